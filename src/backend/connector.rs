@@ -1,0 +1,160 @@
+//! Opens pooled backend connections for a (user, flags, collation) key; learns the primary's version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use super::{BackendConn, BackendError, Schema};
+use crate::config::{Config, Secret};
+use crate::pool::{Connector, ServerId};
+use crate::protocol::auth::Stage1;
+
+/// How the proxy answers a backend's scramble for one user.
+#[derive(Clone)]
+pub enum Credentials {
+    Password(String),
+    /// SHA1(password), recovered from a client's successful login when only the hash is configured.
+    Stage1(Stage1),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+/// Which pooled connections are interchangeable: same user, same behaviour flags, same
+/// handshake collation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub user: Arc<str>,
+    pub capabilities: u32,
+    pub collation: u8,
+}
+
+/// The primary's greeting, announced to clients.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    pub server_version: Vec<u8>,
+    pub capabilities: u32,
+    pub collation: u8,
+}
+
+#[derive(Debug)]
+pub struct BackendConnector {
+    clear: HashMap<String, String>,
+    learned: Mutex<HashMap<String, Stage1>>,
+    connect_timeout: Duration,
+    max_packet: usize,
+    version_hostgroup: Option<u32>,
+    version: ArcSwapOption<VersionInfo>,
+}
+
+impl BackendConnector {
+    pub fn new(config: &Config) -> Self {
+        let clear = config
+            .users
+            .iter()
+            .filter_map(|u| match &u.secret {
+                Secret::Clear(p) => Some((u.username.clone(), p.clone())),
+                Secret::Hash(_) => None,
+            })
+            .collect();
+        BackendConnector {
+            clear,
+            learned: Mutex::new(HashMap::new()),
+            connect_timeout: config.pool.connect_timeout,
+            max_packet: config.proxy.max_allowed_packet,
+            version_hostgroup: config.version_hostgroup(),
+            version: ArcSwapOption::empty(),
+        }
+    }
+
+    /// Records SHA1(password) of a hash-only user after the client proved it.
+    pub fn learn(&self, user: &str, stage1: Stage1) {
+        if let Ok(mut m) = self.learned.lock() {
+            m.insert(user.to_string(), stage1);
+        }
+    }
+
+    fn credentials(&self, user: &str) -> Option<Credentials> {
+        if let Some(p) = self.clear.get(user) {
+            return Some(Credentials::Password(p.clone()));
+        }
+        let learned = self.learned.lock().ok()?;
+        learned.get(user).copied().map(Credentials::Stage1)
+    }
+
+    pub fn version(&self) -> Option<Arc<VersionInfo>> {
+        self.version.load_full()
+    }
+
+    pub fn record_version(&self, greeting: &crate::protocol::handshake::HandshakeV10) {
+        self.version.store(Some(Arc::new(VersionInfo {
+            server_version: greeting.server_version.clone(),
+            capabilities: greeting.capabilities,
+            collation: greeting.collation,
+        })));
+    }
+
+    /// Connects with explicit credentials (the monitor's), bounded by the connect timeout.
+    pub async fn connect_as(
+        &self,
+        addr: &str,
+        user: &str,
+        creds: &Credentials,
+    ) -> Result<BackendConn, BackendError> {
+        let fut = BackendConn::connect(addr, user, creds, 0, 0x21, self.max_packet);
+        tokio::time::timeout(self.connect_timeout, fut)
+            .await
+            .map_err(|_| BackendError::Timeout { addr: addr.to_string(), after: self.connect_timeout })?
+    }
+}
+
+impl Connector for BackendConnector {
+    type Conn = BackendConn;
+    type Key = ConnKey;
+    type Error = BackendError;
+
+    async fn connect(&self, server: &ServerId, key: &ConnKey) -> Result<BackendConn, BackendError> {
+        let creds = self.credentials(&key.user).ok_or_else(|| BackendError::Unsupported {
+            addr: server.address.clone(),
+            what: format!("no backend credentials known for user {:?}", &*key.user),
+        })?;
+        let fut = BackendConn::connect(
+            &server.address,
+            &key.user,
+            &creds,
+            key.capabilities,
+            key.collation,
+            self.max_packet,
+        );
+        let conn = tokio::time::timeout(self.connect_timeout, fut).await.map_err(|_| {
+            BackendError::Timeout { addr: server.address.clone(), after: self.connect_timeout }
+        })??;
+        if Some(server.hostgroup) == self.version_hostgroup || self.version.load().is_none() {
+            self.record_version(&conn.greeting);
+        }
+        Ok(conn)
+    }
+
+    async fn reset(&self, conn: &mut BackendConn) -> bool {
+        if conn.tainted {
+            return false;
+        }
+        let fut = conn.reset();
+        match tokio::time::timeout(self.connect_timeout, fut).await {
+            Ok(Ok(())) => {
+                conn.schema = Schema::Unknown;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_server_down(err: &BackendError) -> bool {
+        !err.server_answered()
+    }
+}

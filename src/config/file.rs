@@ -1,0 +1,84 @@
+//! The TOML file as written: every field optional so validation can name what is missing.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub proxy: ProxyFile,
+    #[serde(default)]
+    pub pool: PoolFile,
+    #[serde(default)]
+    pub servers: Vec<ServerFile>,
+    #[serde(default)]
+    pub users: Vec<UserFile>,
+    pub monitor: Option<MonitorFile>,
+    pub replication: Option<ReplicationFile>,
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    pub listen: Option<String>,
+    pub max_connections: Option<u32>,
+    pub max_allowed_packet: Option<u64>,
+    pub server_version: Option<String>,
+    pub fallback_server_version: Option<String>,
+    pub shutdown_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolFile {
+    pub connect_timeout_ms: Option<u64>,
+    pub checkout_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub max_lifetime_ms: Option<u64>,
+    pub backoff_initial_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub hostgroup: Option<u32>,
+    pub address: Option<String>,
+    pub weight: Option<u32>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFile {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_env: Option<String>,
+    pub default_hostgroup: Option<u32>,
+    pub default_schema: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorFile {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationFile {
+    pub writer_hostgroup: Option<u32>,
+    pub reader_hostgroup: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub listen: Option<String>,
+}

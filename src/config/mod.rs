@@ -1,0 +1,142 @@
+//! TOML → `ConfigFile` (serde) → validated, typed `Config`; every error names its key path.
+
+mod file;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+pub use file::ConfigFile;
+
+/// A configuration problem, naming the key path (`servers[1].address`) and the bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub proxy: ProxyConfig,
+    pub pool: PoolConfig,
+    pub servers: Vec<ServerConfig>,
+    pub users: Vec<UserConfig>,
+    pub monitor: Option<MonitorConfig>,
+    pub replication: Option<ReplicationConfig>,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub max_connections: u32,
+    pub max_allowed_packet: usize,
+    /// Announced to clients instead of the primary's version when set.
+    pub server_version: Option<String>,
+    /// Announced while no backend has been reached yet.
+    pub fallback_server_version: String,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub connect_timeout: Duration,
+    pub checkout_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub hostgroup: u32,
+    /// `host:port`; resolved at connect time so DNS names (compose, Kubernetes) work.
+    pub address: String,
+    pub weight: NonZeroU32,
+    pub max_connections: NonZeroU32,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Clear(String),
+    /// `SHA1(SHA1(password))`, from `password_hash = "*HEX"`.
+    Hash([u8; 20]),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Secret::Clear(_) => "Secret::Clear(<redacted>)",
+            Secret::Hash(_) => "Secret::Hash(<redacted>)",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub username: String,
+    pub secret: Secret,
+    pub default_hostgroup: u32,
+    pub default_schema: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    pub writer_hostgroup: u32,
+    pub reader_hostgroup: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// Reads and validates a file. Environment variables named by `password_env` are read here.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+    }
+
+    /// Parses TOML text; `env` resolves `password_env` names (injected for tests).
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: ConfigFile = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        validate::validate(raw, env)
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.username.as_bytes() == name)
+    }
+
+    /// The hostgroup whose primary's version string clients should see.
+    pub fn version_hostgroup(&self) -> Option<u32> {
+        self.replication
+            .map(|r| r.writer_hostgroup)
+            .or_else(|| self.users.first().map(|u| u.default_hostgroup))
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+//! Raw file values → typed `Config`, checking each field and the cross-field rules once.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use super::file::{ConfigFile, MonitorFile, PoolFile, ProxyFile, ServerFile, UserFile};
+use super::*;
+
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+fn required<T>(v: Option<T>, key: &str) -> Result<T, ConfigError> {
+    v.ok_or_else(|| invalid(key, "is required"))
+}
+
+fn socket_addr(v: Option<String>, default: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+    let s = v.unwrap_or_else(|| default.to_string());
+    s.parse().map_err(|_| invalid(key, format!("expected ip:port, got {s:?}")))
+}
+
+fn millis(v: Option<u64>, default: u64, key: &str) -> Result<Duration, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(invalid(key, "must be greater than 0 (milliseconds)")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn non_zero(v: Option<u32>, default: u32, key: &str) -> Result<NonZeroU32, ConfigError> {
+    let n = v.unwrap_or(default);
+    NonZeroU32::new(n).ok_or_else(|| invalid(key, format!("must be at least 1, got {n}")))
+}
+
+pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigError> {
+    let proxy = proxy(raw.proxy)?;
+    let pool = pool(raw.pool)?;
+    let servers = servers(raw.servers)?;
+    let hostgroups: HashSet<u32> = servers.iter().map(|s| s.hostgroup).collect();
+    let users = users(raw.users, &hostgroups, env)?;
+    let monitor = raw.monitor.map(|m| monitor(m, env)).transpose()?;
+    let replication = match raw.replication {
+        None => None,
+        Some(r) => {
+            let writer = required(r.writer_hostgroup, "replication.writer_hostgroup")?;
+            let reader = required(r.reader_hostgroup, "replication.reader_hostgroup")?;
+            if writer == reader {
+                return Err(invalid(
+                    "replication.reader_hostgroup",
+                    format!("must differ from writer_hostgroup, both are {writer}"),
+                ));
+            }
+            if !hostgroups.contains(&writer) {
+                return Err(invalid(
+                    "replication.writer_hostgroup",
+                    format!("no server is in hostgroup {writer}"),
+                ));
+            }
+            Some(ReplicationConfig { writer_hostgroup: writer, reader_hostgroup: reader })
+        }
+    };
+    let admin = AdminConfig { listen: socket_addr(raw.admin.listen, "127.0.0.1:6080", "admin.listen")? };
+    Ok(Config { proxy, pool, servers, users, monitor, replication, admin })
+}
+
+fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
+    let max_packet = p.max_allowed_packet.unwrap_or(64 << 20);
+    if !(1024..=1 << 30).contains(&max_packet) {
+        return Err(invalid(
+            "proxy.max_allowed_packet",
+            format!("must be between 1024 and 1073741824 bytes, got {max_packet}"),
+        ));
+    }
+    if let Some(v) = p.server_version.as_ref().filter(|v| v.is_empty() || v.contains('\0')) {
+        return Err(invalid("proxy.server_version", format!("not a usable version string: {v:?}")));
+    }
+    Ok(ProxyConfig {
+        listen: socket_addr(p.listen, "0.0.0.0:6033", "proxy.listen")?,
+        max_connections: non_zero(p.max_connections, 2048, "proxy.max_connections")?.get(),
+        max_allowed_packet: max_packet as usize,
+        server_version: p.server_version,
+        fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
+        shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
+    })
+}
+
+fn pool(p: PoolFile) -> Result<PoolConfig, ConfigError> {
+    let cfg = PoolConfig {
+        connect_timeout: millis(p.connect_timeout_ms, 3_000, "pool.connect_timeout_ms")?,
+        checkout_timeout: millis(p.checkout_timeout_ms, 5_000, "pool.checkout_timeout_ms")?,
+        idle_timeout: millis(p.idle_timeout_ms, 300_000, "pool.idle_timeout_ms")?,
+        max_lifetime: millis(p.max_lifetime_ms, 3_600_000, "pool.max_lifetime_ms")?,
+        backoff_initial: millis(p.backoff_initial_ms, 200, "pool.backoff_initial_ms")?,
+        backoff_max: millis(p.backoff_max_ms, 5_000, "pool.backoff_max_ms")?,
+    };
+    if cfg.backoff_max < cfg.backoff_initial {
+        return Err(invalid(
+            "pool.backoff_max_ms",
+            format!("must be at least backoff_initial_ms ({} ms)", cfg.backoff_initial.as_millis()),
+        ));
+    }
+    Ok(cfg)
+}
+
+fn servers(raw: Vec<ServerFile>) -> Result<Vec<ServerConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(invalid("servers", "at least one [[servers]] entry is required"));
+    }
+    let mut seen = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let key = |f: &str| format!("servers[{i}].{f}");
+            let address = required(s.address, &key("address"))?;
+            check_host_port(&address).map_err(|m| invalid(key("address"), m))?;
+            let hostgroup = required(s.hostgroup, &key("hostgroup"))?;
+            if !seen.insert((hostgroup, address.clone())) {
+                return Err(invalid(
+                    key("address"),
+                    format!("{address:?} is listed twice in hostgroup {hostgroup}"),
+                ));
+            }
+            Ok(ServerConfig {
+                hostgroup,
+                address,
+                weight: non_zero(s.weight, 1, &key("weight"))?,
+                max_connections: non_zero(s.max_connections, 200, &key("max_connections"))?,
+            })
+        })
+        .collect()
+}
+
+fn check_host_port(s: &str) -> Result<(), String> {
+    let (host, port) = s.rsplit_once(':').ok_or(format!("expected host:port, got {s:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("expected host:port, got {s:?}"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("bad port in {s:?}")),
+    }
+}
+
+fn secret(
+    password: Option<String>,
+    hash: Option<String>,
+    var: Option<String>,
+    prefix: &str,
+    env: Env<'_>,
+) -> Result<Secret, ConfigError> {
+    match (password, hash, var) {
+        (Some(p), None, None) => Ok(Secret::Clear(p)),
+        (None, Some(h), None) => auth_hash(&h).map(Secret::Hash).ok_or_else(|| {
+            invalid(format!("{prefix}.password_hash"), "expected \"*\" followed by 40 hex digits")
+        }),
+        (None, None, Some(v)) => env(&v).map(Secret::Clear).ok_or_else(|| {
+            invalid(format!("{prefix}.password_env"), format!("environment variable {v:?} is not set"))
+        }),
+        (None, None, None) => Err(invalid(
+            format!("{prefix}.password"),
+            "one of password, password_hash or password_env is required",
+        )),
+        _ => Err(invalid(
+            format!("{prefix}.password"),
+            "give only one of password, password_hash or password_env",
+        )),
+    }
+}
+
+/// `*` + 40 hex digits (kept here so config stays a leaf module).
+fn auth_hash(h: &str) -> Option<[u8; 20]> {
+    let hex = h.strip_prefix('*').filter(|x| x.len() == 40 && x.is_ascii())?;
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn users(
+    raw: Vec<UserFile>,
+    hostgroups: &HashSet<u32>,
+    env: Env<'_>,
+) -> Result<Vec<UserConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(invalid("users", "at least one [[users]] entry is required"));
+    }
+    let mut names = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let prefix = format!("users[{i}]");
+            let username = required(u.username, &format!("{prefix}.username"))?;
+            if username.is_empty() || !names.insert(username.clone()) {
+                return Err(invalid(
+                    format!("{prefix}.username"),
+                    format!("{username:?} is empty or listed twice"),
+                ));
+            }
+            let default_hostgroup = required(u.default_hostgroup, &format!("{prefix}.default_hostgroup"))?;
+            if !hostgroups.contains(&default_hostgroup) {
+                return Err(invalid(
+                    format!("{prefix}.default_hostgroup"),
+                    format!("no server is in hostgroup {default_hostgroup}"),
+                ));
+            }
+            Ok(UserConfig {
+                secret: secret(u.password, u.password_hash, u.password_env, &prefix, env)?,
+                username,
+                default_hostgroup,
+                default_schema: u.default_schema.filter(|s| !s.is_empty()),
+                max_connections: non_zero(u.max_connections, 10_000, &format!("{prefix}.max_connections"))?
+                    .get(),
+            })
+        })
+        .collect()
+}
+
+fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {
+    Ok(MonitorConfig {
+        username: required(m.username, "monitor.username")?,
+        password: secret(m.password, None, m.password_env, "monitor", env)?,
+    })
+}

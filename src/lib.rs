@@ -1,0 +1,25 @@
+//! rwproxy: a read/write-splitting MySQL/MariaDB proxy.
+//!
+//! Data path, one task per client connection:
+//!
+//! ```text
+//! client ─► server (accept) ─► session::serve
+//!             session::auth      handshake, mysql_native_password, limits
+//!             protocol::command  bytes → ClientCommand
+//!             routing::route     command + session facts → Route (hostgroup, reason)
+//!             pool::checkout     Route → backend connection (session::sync brings its schema)
+//!             session::relay     forward the command, stream the reply frame by frame
+//!             pool::checkin      reset off the request path, back to the idle list
+//! ```
+//!
+//! Modules: `protocol` (wire format only), `routing` (pure decisions), `config` (TOML →
+//! typed config), `pool` (generic pools), `backend` (one MySQL connection), `session`
+//! (one client connection), `server` (accept loop and shutdown).
+
+pub mod backend;
+pub mod config;
+pub mod pool;
+pub mod protocol;
+pub mod routing;
+pub mod server;
+pub mod session;

@@ -1,0 +1,84 @@
+//! Command line: run the proxy, check a config, hash a password.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rwproxy::config::Config;
+
+#[derive(Parser)]
+#[command(version, about = "Read/write-splitting MySQL/MariaDB proxy")]
+struct Cli {
+    /// Config file (TOML) to run with.
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file: exit 0 when valid, 1 with the key and reason when not.
+    CheckConfig { file: PathBuf },
+    /// Print the mysql_native_password hash of a password read from stdin, for `password_hash`.
+    HashPassword,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: OK", file.display());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        Some(Command::HashPassword) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let pw = line.trim_end_matches(['\n', '\r']);
+            println!(
+                "{}",
+                rwproxy::protocol::auth::format_hash(&rwproxy::protocol::auth::native_hash(pw.as_bytes()))
+            );
+            Ok(())
+        }
+        None => {
+            let path = cli.config.context("no config file: use --config FILE (or -c FILE)")?;
+            run(Config::load(&path)?)
+        }
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.proxy.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
+        rwproxy::server::run(config, listener, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,147 @@
+//! MySQL wire format only: framing, handshake, auth scrambles, commands, OK/ERR/EOF, reply tracking.
+
+pub mod auth;
+pub mod command;
+pub mod handshake;
+pub mod packet;
+pub mod reply;
+pub mod wire;
+
+pub use command::ClientCommand;
+pub use packet::{MAX_PAYLOAD, Packet, PacketStream};
+pub use reply::{ReplyEnd, ReplyKind, ReplyTracker, Step};
+
+/// Why bytes from a peer could not be understood. The stream can no longer be trusted after one.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("truncated packet: missing {0}")]
+    Truncated(&'static str),
+    #[error("malformed packet: bad {0}")]
+    Malformed(&'static str),
+    #[error("packet sequence id {got}, expected {expected}")]
+    Sequence { got: u8, expected: u8 },
+    #[error("packet of {size} bytes exceeds max_allowed_packet ({max} bytes)")]
+    TooLarge { size: usize, max: usize },
+    #[error("unexpected packet: {0}")]
+    Unexpected(&'static str),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Capability flags (`CLIENT_*`).
+pub mod caps {
+    pub const LONG_PASSWORD: u32 = 1;
+    pub const FOUND_ROWS: u32 = 1 << 1;
+    pub const LONG_FLAG: u32 = 1 << 2;
+    pub const CONNECT_WITH_DB: u32 = 1 << 3;
+    pub const NO_SCHEMA: u32 = 1 << 4;
+    pub const COMPRESS: u32 = 1 << 5;
+    pub const ODBC: u32 = 1 << 6;
+    pub const LOCAL_FILES: u32 = 1 << 7;
+    pub const IGNORE_SPACE: u32 = 1 << 8;
+    pub const PROTOCOL_41: u32 = 1 << 9;
+    pub const INTERACTIVE: u32 = 1 << 10;
+    pub const SSL: u32 = 1 << 11;
+    pub const IGNORE_SIGPIPE: u32 = 1 << 12;
+    pub const TRANSACTIONS: u32 = 1 << 13;
+    pub const RESERVED: u32 = 1 << 14;
+    pub const SECURE_CONNECTION: u32 = 1 << 15;
+    pub const MULTI_STATEMENTS: u32 = 1 << 16;
+    pub const MULTI_RESULTS: u32 = 1 << 17;
+    pub const PS_MULTI_RESULTS: u32 = 1 << 18;
+    pub const PLUGIN_AUTH: u32 = 1 << 19;
+    pub const CONNECT_ATTRS: u32 = 1 << 20;
+    pub const PLUGIN_AUTH_LENENC_DATA: u32 = 1 << 21;
+    pub const CAN_HANDLE_EXPIRED_PASSWORDS: u32 = 1 << 22;
+    pub const SESSION_TRACK: u32 = 1 << 23;
+    pub const DEPRECATE_EOF: u32 = 1 << 24;
+
+    /// What the proxy can relay faithfully. Not here: SSL and COMPRESS (the stream is not
+    /// wrapped yet), query attributes and MariaDB extended capabilities (metadata caching,
+    /// bulk, progress), which change packet layouts the relay does not track.
+    pub const SUPPORTED: u32 = LONG_PASSWORD
+        | FOUND_ROWS
+        | LONG_FLAG
+        | CONNECT_WITH_DB
+        | NO_SCHEMA
+        | ODBC
+        | LOCAL_FILES
+        | IGNORE_SPACE
+        | PROTOCOL_41
+        | INTERACTIVE
+        | IGNORE_SIGPIPE
+        | TRANSACTIONS
+        | RESERVED
+        | SECURE_CONNECTION
+        | MULTI_STATEMENTS
+        | MULTI_RESULTS
+        | PS_MULTI_RESULTS
+        | PLUGIN_AUTH
+        | CONNECT_ATTRS
+        | PLUGIN_AUTH_LENENC_DATA
+        | SESSION_TRACK
+        | DEPRECATE_EOF;
+
+    /// Flags that change how a backend connection behaves or formats replies; a pooled
+    /// connection may only serve a client whose flags agree on these.
+    pub const BEHAVIOUR: u32 = FOUND_ROWS
+        | LONG_FLAG
+        | NO_SCHEMA
+        | ODBC
+        | LOCAL_FILES
+        | IGNORE_SPACE
+        | INTERACTIVE
+        | MULTI_STATEMENTS
+        | MULTI_RESULTS
+        | PS_MULTI_RESULTS
+        | SESSION_TRACK
+        | DEPRECATE_EOF;
+
+    /// Always asked of a backend, whatever the client said.
+    pub const BACKEND_BASE: u32 =
+        LONG_PASSWORD | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION | PLUGIN_AUTH;
+}
+
+/// Server status flags (`SERVER_STATUS_*`) carried by OK and EOF packets.
+pub mod status {
+    pub const IN_TRANS: u16 = 0x0001;
+    pub const AUTOCOMMIT: u16 = 0x0002;
+    pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
+    pub const CURSOR_EXISTS: u16 = 0x0040;
+    pub const LAST_ROW_SENT: u16 = 0x0080;
+    pub const IN_TRANS_READONLY: u16 = 0x2000;
+    pub const SESSION_STATE_CHANGED: u16 = 0x4000;
+}
+
+/// Command bytes (`COM_*`).
+pub mod com {
+    pub const QUIT: u8 = 0x01;
+    pub const INIT_DB: u8 = 0x02;
+    pub const QUERY: u8 = 0x03;
+    pub const FIELD_LIST: u8 = 0x04;
+    pub const STATISTICS: u8 = 0x09;
+    pub const PING: u8 = 0x0e;
+    pub const CHANGE_USER: u8 = 0x11;
+    pub const STMT_PREPARE: u8 = 0x16;
+    pub const STMT_EXECUTE: u8 = 0x17;
+    pub const STMT_SEND_LONG_DATA: u8 = 0x18;
+    pub const STMT_CLOSE: u8 = 0x19;
+    pub const STMT_RESET: u8 = 0x1a;
+    pub const SET_OPTION: u8 = 0x1b;
+    pub const STMT_FETCH: u8 = 0x1c;
+    pub const RESET_CONNECTION: u8 = 0x1f;
+}
+
+/// Error codes the proxy itself sends, with their SQLSTATE.
+pub mod errcode {
+    pub const TOO_MANY_CONNECTIONS: (u16, &str) = (1040, "08004");
+    pub const ACCESS_DENIED: (u16, &str) = (1045, "28000");
+    pub const UNKNOWN_COMMAND: (u16, &str) = (1047, "08S01");
+    pub const BAD_DB: (u16, &str) = (1049, "42000");
+    pub const HANDSHAKE: (u16, &str) = (1043, "08S01");
+    pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
+    pub const SERVER_SHUTDOWN: (u16, &str) = (1053, "08S01");
+    pub const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+    /// ProxySQL's code for "no backend connection could be had".
+    pub const PROXY_BACKEND: (u16, &str) = (9001, "HY000");
+}

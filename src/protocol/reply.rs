@@ -1,0 +1,238 @@
+//! OK/ERR packets and the header-only state machine that finds where a reply ends.
+//!
+//! The tracker sees each frame's length and its first bytes, never the whole row, so the
+//! relay can forward result sets of any size with flat memory.
+
+use super::wire::{Reader, put_lenenc_int};
+use super::{MAX_PAYLOAD, ProtocolError, status};
+
+/// How many leading payload bytes the tracker needs to classify a frame.
+pub const HEAD_LEN: usize = 32;
+
+pub fn ok_packet(affected: u64, last_insert_id: u64, status: u16, warnings: u16) -> Vec<u8> {
+    let mut out = vec![0x00];
+    put_lenenc_int(&mut out, affected);
+    put_lenenc_int(&mut out, last_insert_id);
+    out.extend_from_slice(&status.to_le_bytes());
+    out.extend_from_slice(&warnings.to_le_bytes());
+    out
+}
+
+pub fn err_packet(code: u16, sqlstate: &str, message: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + message.len());
+    out.push(0xff);
+    out.extend_from_slice(&code.to_le_bytes());
+    out.push(b'#');
+    let state = sqlstate.as_bytes();
+    out.extend((0..5).map(|i| state.get(i).copied().unwrap_or(b'0')));
+    out.extend_from_slice(message.as_bytes());
+    out
+}
+
+/// An ERR payload's code and message, for logs and error mapping.
+pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
+    let mut r = Reader::new(payload);
+    (r.u8("header").ok()? == 0xff).then_some(())?;
+    let code = r.u16("code").ok()?;
+    let mut msg = r.remaining();
+    if msg.first() == Some(&b'#') && msg.len() >= 6 {
+        msg = &msg[6..];
+    }
+    Some((code, String::from_utf8_lossy(msg).into_owned()))
+}
+
+/// Status flags of an OK packet (header 0x00 or 0xFE).
+pub fn ok_status(payload: &[u8]) -> Option<u16> {
+    let mut r = Reader::new(payload);
+    r.u8("header").ok()?;
+    r.lenenc_int("affected rows").ok()?;
+    r.lenenc_int("last insert id").ok()?;
+    r.u16("status").ok()
+}
+
+/// Which reply shape follows a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// COM_QUERY and COM_STMT_EXECUTE: OK, ERR, LOCAL INFILE request or result sets.
+    ResultSets,
+    /// COM_STMT_PREPARE: PREPARE_OK with parameter and column definitions, or ERR.
+    Prepare,
+    /// COM_STMT_FETCH: rows until a terminator, or ERR.
+    Rows,
+    /// COM_FIELD_LIST: column definitions until a terminator, or ERR.
+    FieldList,
+    /// One packet: OK, ERR, EOF or a plain string (COM_STATISTICS).
+    Single,
+}
+
+/// How a finished reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyEnd {
+    /// Status flags of the last OK/EOF, if the reply carried any.
+    pub status: Option<u16>,
+    /// The code of an ERR that ended the reply.
+    pub error: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Forward the frame; more frames follow.
+    More,
+    /// Forward the frame; the server now waits for the client's file contents.
+    LocalInfile,
+    /// Forward the frame; the reply is complete.
+    Done(ReplyEnd),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    Columns(u64),
+    ColumnsEof,
+    Rows,
+    Counted(u64),
+    Finished,
+}
+
+/// Tracks one reply frame by frame.
+#[derive(Debug, Clone)]
+pub struct ReplyTracker {
+    kind: ReplyKind,
+    deprecate_eof: bool,
+    binary: bool,
+    state: State,
+    continuing: bool,
+}
+
+impl ReplyTracker {
+    /// `binary` is true for COM_STMT_EXECUTE (a cursor may end the reply after metadata).
+    pub fn new(kind: ReplyKind, deprecate_eof: bool, binary: bool) -> Self {
+        let state = match kind {
+            ReplyKind::Rows => State::Rows,
+            ReplyKind::FieldList => State::Columns(u64::MAX),
+            _ => State::Start,
+        };
+        ReplyTracker { kind, deprecate_eof, binary, state, continuing: false }
+    }
+
+    /// Feeds one frame: its payload length and up to `HEAD_LEN` leading payload bytes.
+    pub fn on_frame(&mut self, len: usize, head: &[u8]) -> Result<Step, ProtocolError> {
+        if self.continuing {
+            self.continuing = len == MAX_PAYLOAD;
+            return Ok(Step::More);
+        }
+        self.continuing = len == MAX_PAYLOAD;
+        let first = head.first().copied();
+        if first == Some(0xff) && !self.in_counted() {
+            self.state = State::Finished;
+            let code = head.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]]));
+            return Ok(Step::Done(ReplyEnd { status: None, error: code }));
+        }
+        match self.state {
+            State::Start => self.on_start(len, head),
+            State::Columns(n) => {
+                if self.kind == ReplyKind::FieldList && self.is_terminator(len, first) {
+                    return Ok(self.finish(eof_or_ok_status(head, self.deprecate_eof)));
+                }
+                self.state = match n - 1 {
+                    0 if self.deprecate_eof => State::Rows,
+                    0 => State::ColumnsEof,
+                    left => State::Columns(left),
+                };
+                Ok(Step::More)
+            }
+            State::ColumnsEof => {
+                let st = eof_status(head);
+                if self.binary && st.is_some_and(|s| s & status::CURSOR_EXISTS != 0) {
+                    return Ok(self.finish(st));
+                }
+                self.state = State::Rows;
+                Ok(Step::More)
+            }
+            State::Rows => {
+                if self.is_terminator(len, first) {
+                    return Ok(self.end_of_result(eof_or_ok_status(head, self.deprecate_eof)));
+                }
+                Ok(Step::More)
+            }
+            State::Counted(n) => {
+                self.state = State::Counted(n - 1);
+                if n == 1 { Ok(self.finish(None)) } else { Ok(Step::More) }
+            }
+            State::Finished => Err(ProtocolError::Unexpected("frame after the end of a reply")),
+        }
+    }
+
+    fn in_counted(&self) -> bool {
+        matches!(self.state, State::Counted(_))
+    }
+
+    fn on_start(&mut self, len: usize, head: &[u8]) -> Result<Step, ProtocolError> {
+        let first = head.first().copied().ok_or(ProtocolError::Truncated("reply header"))?;
+        match (self.kind, first) {
+            (ReplyKind::Single, _) => {
+                let st = if first == 0x00 || (first == 0xfe && len < 9) {
+                    eof_or_ok_status(head, first == 0x00 || self.deprecate_eof)
+                } else {
+                    None
+                };
+                Ok(self.finish(st))
+            }
+            (ReplyKind::Prepare, 0x00) => {
+                let mut r = Reader::new(head);
+                r.take(5, "prepare ok")?;
+                let cols = u64::from(r.u16("column count")?);
+                let params = u64::from(r.u16("parameter count")?);
+                let eofs = u64::from(!self.deprecate_eof);
+                let n = params + cols + if params > 0 { eofs } else { 0 } + if cols > 0 { eofs } else { 0 };
+                if n == 0 {
+                    return Ok(self.finish(None));
+                }
+                self.state = State::Counted(n);
+                Ok(Step::More)
+            }
+            (ReplyKind::Prepare, _) => Err(ProtocolError::Unexpected("prepare reply header")),
+            (_, 0x00) => Ok(self.end_of_result(ok_status(head))),
+            (_, 0xfb) => Ok(Step::LocalInfile),
+            (_, 0xfe) if len < 9 => Ok(self.end_of_result(eof_or_ok_status(head, self.deprecate_eof))),
+            _ => {
+                let n = Reader::new(head).lenenc_int("column count")?;
+                if n == 0 {
+                    return Err(ProtocolError::Malformed("column count"));
+                }
+                self.state = State::Columns(n);
+                Ok(Step::More)
+            }
+        }
+    }
+
+    fn is_terminator(&self, len: usize, first: Option<u8>) -> bool {
+        first == Some(0xfe) && if self.deprecate_eof { len < MAX_PAYLOAD } else { len < 9 }
+    }
+
+    fn end_of_result(&mut self, st: Option<u16>) -> Step {
+        if st.is_some_and(|s| s & status::MORE_RESULTS_EXISTS != 0) {
+            self.state = State::Start;
+            return Step::More;
+        }
+        self.finish(st)
+    }
+
+    fn finish(&mut self, status: Option<u16>) -> Step {
+        self.state = State::Finished;
+        Step::Done(ReplyEnd { status, error: None })
+    }
+}
+
+fn eof_status(head: &[u8]) -> Option<u16> {
+    let b = head.get(3..5)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn eof_or_ok_status(head: &[u8], ok_format: bool) -> Option<u16> {
+    if ok_format { ok_status(head) } else { eof_status(head) }
+}
+
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;

@@ -1,0 +1,82 @@
+//! Builds pools and the shared context from config, runs the accept loop, shuts down cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::backend::{BackendConnector, Credentials};
+use crate::config::{Config, Secret};
+use crate::pool::Pools;
+use crate::session::{self, Context};
+
+/// Serves MySQL clients on `listener` until `shutdown` completes; then stops accepting, lets
+/// running statements finish (up to `proxy.shutdown_timeout`) and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let config = Arc::new(config);
+    let connector = Arc::new(BackendConnector::new(&config));
+    let pools = Pools::new(&config, connector.clone());
+    let ctx = Context::new(config.clone(), pools);
+    probe_version(&config, &connector).await;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "rwproxy accepting connections");
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Latency over throughput for request/response traffic.
+                    let _nodelay = stream.set_nodelay(true);
+                    let (ctx, stop, alive) = (ctx.clone(), stop_rx.clone(), alive_tx.clone());
+                    tokio::spawn(async move {
+                        session::serve(stream, peer, ctx, stop).await;
+                        drop(alive);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: keep serving existing sessions.
+                    tracing::error!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        sessions = ctx.limits.current(),
+        "shutting down: listener closed, waiting for running statements"
+    );
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
+    let timeout = config.proxy.shutdown_timeout;
+    if tokio::time::timeout(timeout, alive_rx.recv()).await.is_err() {
+        tracing::warn!(
+            sessions = ctx.limits.current(),
+            "shutdown timeout reached; closing remaining sessions"
+        );
+    }
+}
+
+/// Learns the primary's version string before the first client connects, with the monitor
+/// credentials; without them (or with the primary down) the first pooled connection does.
+async fn probe_version(config: &Config, connector: &BackendConnector) {
+    let (Some(monitor), Some(hostgroup)) = (&config.monitor, config.version_hostgroup()) else { return };
+    let creds = match &monitor.password {
+        Secret::Clear(p) => Credentials::Password(p.clone()),
+        Secret::Hash(_) => return,
+    };
+    for server in config.servers.iter().filter(|s| s.hostgroup == hostgroup) {
+        match connector.connect_as(&server.address, &monitor.username, &creds).await {
+            Ok(conn) => {
+                connector.record_version(&conn.greeting);
+                tracing::info!(server = %server.address, version = %String::from_utf8_lossy(&conn.greeting.server_version), "primary version learned");
+                return;
+            }
+            Err(e) => tracing::warn!(server = %server.address, "version probe failed: {e}"),
+        }
+    }
+}

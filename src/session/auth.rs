@@ -1,0 +1,107 @@
+//! Client handshake: greeting, capability negotiation, auth switch and password verification.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Context, SessionError};
+use crate::config::{Secret, UserConfig};
+use crate::protocol::auth::{self, NATIVE_PLUGIN};
+use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_request};
+use crate::protocol::reply::err_packet;
+use crate::protocol::{PacketStream, caps, errcode, status};
+
+/// A client that proved who it is.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: UserConfig,
+    pub database: Option<String>,
+    pub capabilities: u32,
+    pub collation: u8,
+    /// Sequence id for the proxy's reply (OK or ERR) to the login.
+    pub next_seq: u8,
+}
+
+pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 {
+    let cfg = ctx.config();
+    let version = ctx.pools.connector().version();
+    let server_version = match (&cfg.proxy.server_version, &version) {
+        (Some(v), _) => v.as_bytes().to_vec(),
+        (None, Some(v)) => v.server_version.clone(),
+        (None, None) => cfg.proxy.fallback_server_version.as_bytes().to_vec(),
+    };
+    let backend_caps = version.as_ref().map_or(u32::MAX, |v| v.capabilities);
+    HandshakeV10 {
+        server_version,
+        connection_id,
+        salt: salt.to_vec(),
+        capabilities: caps::SUPPORTED & (backend_caps | caps::PLUGIN_AUTH | caps::SECURE_CONNECTION),
+        collation: version.as_ref().map_or(45, |v| v.collation),
+        status: status::AUTOCOMMIT,
+        auth_plugin: NATIVE_PLUGIN.as_bytes().to_vec(),
+    }
+}
+
+/// Runs the connection phase up to (not including) the final OK.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut PacketStream<S>,
+    ctx: &Context,
+    greeting: &HandshakeV10,
+    peer_host: &str,
+) -> Result<Login, SessionError> {
+    stream.write_packet(0, &greeting.encode()).await?;
+    let packet = stream.read_packet(Some(1)).await?.ok_or(SessionError::ClientGone)?;
+    if HandshakeResponse::is_ssl_request(packet.payload()) {
+        let (code, state) = errcode::HANDSHAKE;
+        let msg = "rwproxy: SSL is not supported on this listener; connect without TLS";
+        stream.write_packet(2, &err_packet(code, state, msg)).await?;
+        return Err(SessionError::Refused("client asked for TLS"));
+    }
+    let resp = HandshakeResponse::decode(packet.payload())?;
+    let capabilities = resp.capabilities & greeting.capabilities;
+    let wants_switch = resp.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
+        || !(resp.auth_response.is_empty() || resp.auth_response.len() == 20);
+    let (auth_response, next_seq) = if wants_switch && capabilities & caps::PLUGIN_AUTH != 0 {
+        stream.write_packet(2, &auth_switch_request(NATIVE_PLUGIN, &greeting.salt)).await?;
+        let p = stream.read_packet(Some(3)).await?.ok_or(SessionError::ClientGone)?;
+        (p.payload().to_vec(), 4)
+    } else {
+        (resp.auth_response.clone(), 2)
+    };
+    let username = String::from_utf8_lossy(&resp.username).into_owned();
+    let user = verify(ctx, &username, &greeting.salt, &auth_response);
+    let Some(user) = user else {
+        let (code, state) = errcode::ACCESS_DENIED;
+        let using = if auth_response.is_empty() { "NO" } else { "YES" };
+        let msg = format!("Access denied for user '{username}'@'{peer_host}' (using password: {using})");
+        stream.write_packet(next_seq, &err_packet(code, state, &msg)).await?;
+        return Err(SessionError::AccessDenied(username));
+    };
+    let database = resp
+        .database
+        .as_ref()
+        .filter(|d| !d.is_empty())
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .or_else(|| user.default_schema.clone());
+    Ok(Login { user, database, capabilities, collation: resp.collation, next_seq })
+}
+
+/// Checks a native-password reply against the configured user; learns SHA1(password) for
+/// users configured by hash so the proxy can log in to backends as them.
+pub fn verify(ctx: &Context, username: &str, salt: &[u8], reply: &[u8]) -> Option<UserConfig> {
+    let cfg = ctx.config();
+    let user = cfg.user(username.as_bytes())?;
+    let ok = match &user.secret {
+        Secret::Clear(pw) => constant_time_eq(&auth::scramble(salt, pw.as_bytes()), reply),
+        Secret::Hash(hash) => match auth::verify(salt, reply, hash) {
+            Some(stage1) => {
+                ctx.pools.connector().learn(username, stage1);
+                true
+            }
+            None => false,
+        },
+    };
+    ok.then(|| user.clone())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,168 @@
+//! One client connection: handshake, command loop, backend link, reply relay.
+
+mod auth;
+mod commands;
+mod limits;
+mod relay;
+mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use arc_swap::{ArcSwap, Guard};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::backend::BackendConnector;
+use crate::config::Config;
+use crate::pool::{Pooled, Pools};
+use crate::protocol::reply::{err_packet, ok_packet};
+use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
+pub use auth::Login;
+pub use limits::{Limits, Slot};
+pub use relay::{RelayError, relay_reply};
+
+/// What every session shares: config, pools, limits. Built once by `server::run`.
+pub struct Context {
+    config: ArcSwap<Config>,
+    pub pools: Arc<Pools<BackendConnector>>,
+    pub limits: Arc<Limits>,
+    next_id: AtomicU32,
+}
+
+impl Context {
+    pub fn new(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) -> Arc<Self> {
+        Arc::new(Context {
+            config: ArcSwap::new(config),
+            pools,
+            limits: Arc::new(Limits::default()),
+            next_id: AtomicU32::new(1),
+        })
+    }
+
+    pub fn config(&self) -> Guard<Arc<Config>> {
+        self.config.load()
+    }
+}
+
+/// Why a session ended early. Logged once; never affects another session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("client protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("client closed the connection")]
+    ClientGone,
+    #[error("access denied for user {0:?}")]
+    AccessDenied(String),
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    #[error("backend failed mid-reply: {0}")]
+    BackendMidReply(String),
+}
+
+type Backend = Pooled<BackendConnector>;
+
+pub struct Session<S> {
+    client: PacketStream<S>,
+    ctx: Arc<Context>,
+    id: u32,
+    peer: SocketAddr,
+    salt: [u8; 20],
+    login: Login,
+    backend: Option<Backend>,
+    status: u16,
+    _slot: Slot,
+}
+
+/// Serves one client connection until it quits, fails, or shutdown is signalled.
+pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<Context>, shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let max_packet = ctx.config().proxy.max_allowed_packet;
+    let mut client = PacketStream::new(stream, max_packet);
+    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+    let Some(slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {
+        tracing::warn!(%peer, "refused: proxy max_connections reached");
+        let (code, state) = errcode::TOO_MANY_CONNECTIONS;
+        let _sent = client.write_packet(0, &err_packet(code, state, "Too many connections")).await;
+        return;
+    };
+    let result = match login(client, &ctx, id, peer, slot).await {
+        Ok(mut session) => {
+            let r = session.run(shutdown).await;
+            session.release_backend();
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) | Err(SessionError::ClientGone) => tracing::debug!(id, %peer, "session closed"),
+        Err(e @ SessionError::AccessDenied(_)) => tracing::info!(id, %peer, "login failed: {e}"),
+        Err(e) => tracing::warn!(id, %peer, "session ended: {e}"),
+    }
+}
+
+/// Handshake, limits, initial schema; the session is ready for commands when this returns.
+async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: PacketStream<S>,
+    ctx: &Arc<Context>,
+    id: u32,
+    peer: SocketAddr,
+    mut slot: Slot,
+) -> Result<Session<S>, SessionError> {
+    let salt = crate::protocol::auth::new_salt();
+    let greeting = auth::greeting(ctx, id, &salt);
+    let login = auth::handshake(&mut client, ctx, &greeting, &peer.ip().to_string()).await?;
+    let seq = login.next_seq;
+    if !ctx.limits.set_user(&mut slot, &login.user.username, login.user.max_connections) {
+        let (code, state) = errcode::TOO_MANY_CONNECTIONS;
+        let msg = format!("Too many connections for user '{}'", login.user.username);
+        client.write_packet(seq, &err_packet(code, state, &msg)).await?;
+        return Err(SessionError::Refused("user max_connections reached"));
+    }
+    let mut session = Session {
+        client,
+        ctx: ctx.clone(),
+        id,
+        peer,
+        salt,
+        login,
+        backend: None,
+        status: status::AUTOCOMMIT,
+        _slot: slot,
+    };
+    session.finish_login(seq).await?;
+    Ok(session)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), SessionError> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let packet = tokio::select! {
+                p = self.client.read_packet(Some(0)) => p?,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let Some(packet) = packet else { return Err(SessionError::ClientGone) };
+            let cmd = ClientCommand::parse(packet.payload())?;
+            if cmd == ClientCommand::Quit {
+                return Ok(());
+            }
+            self.command(cmd, &packet).await?;
+        }
+    }
+
+    async fn send_err(&mut self, seq: u8, (code, state): (u16, &str), msg: &str) -> Result<(), SessionError> {
+        self.client.write_packet(seq, &err_packet(code, state, msg)).await?;
+        Ok(())
+    }
+
+    async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
+        self.client.write_packet(seq, &ok_packet(0, 0, self.status, 0)).await?;
+        Ok(())
+    }
+}

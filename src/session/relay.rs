@@ -1,0 +1,198 @@
+//! Streams a backend reply to the client frame by frame, never decoding rows.
+//!
+//! Bytes are forwarded in the chunks they arrive in (one write per backend read); only frame
+//! headers and the first bytes of each frame go through the `ReplyTracker`.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::protocol::packet::frame_header;
+use crate::protocol::reply::HEAD_LEN;
+use crate::protocol::{PacketStream, ProtocolError, ReplyEnd, ReplyTracker, Step};
+
+/// Who broke a relay, and whether the client already saw part of the reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("backend: {source}")]
+    Backend { source: ProtocolError, client_saw_bytes: bool },
+    #[error("client: {0}")]
+    Client(ProtocolError),
+}
+
+/// Relays one reply. On `LocalInfile` it pumps the client's file packets to the backend
+/// and goes on with the reply.
+pub async fn relay_reply<B, C>(
+    backend: &mut PacketStream<B>,
+    client: &mut PacketStream<C>,
+    mut tracker: ReplyTracker,
+) -> Result<ReplyEnd, RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut frame_left = 0usize; // bytes of the current frame still to forward
+    let mut pending: Option<Step> = None; // step of the last classified frame
+    let mut sent = false;
+    loop {
+        let buf = backend.buffered();
+        let mut pos = 0;
+        loop {
+            if frame_left > 0 {
+                let n = frame_left.min(buf.len() - pos);
+                pos += n;
+                frame_left -= n;
+                if frame_left > 0 {
+                    break;
+                }
+            }
+            if matches!(pending, Some(Step::Done(_) | Step::LocalInfile)) {
+                break;
+            }
+            let Some((len, _seq)) = frame_header(&buf[pos..]) else { break };
+            let head_end = pos + 4 + len.min(HEAD_LEN);
+            if buf.len() < head_end {
+                break;
+            }
+            let step = tracker
+                .on_frame(len, &buf[pos + 4..head_end])
+                .map_err(|source| RelayError::Backend { source, client_saw_bytes: sent || pos > 0 })?;
+            pending = Some(step);
+            frame_left = 4 + len;
+        }
+        if pos > 0 {
+            client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
+            backend.consume(pos);
+            sent = true;
+        }
+        if frame_left == 0 {
+            match pending {
+                Some(Step::Done(end)) => return Ok(end),
+                Some(Step::LocalInfile) => {
+                    pump_infile(client, backend).await?;
+                    pending = None;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match backend.fill().await {
+            Ok(0) => {
+                let source = ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into());
+                return Err(RelayError::Backend { source, client_saw_bytes: sent });
+            }
+            Ok(_) => {}
+            Err(source) => return Err(RelayError::Backend { source, client_saw_bytes: sent }),
+        }
+    }
+}
+
+/// Forwards `LOAD DATA LOCAL INFILE` contents: client packets until an empty one.
+async fn pump_infile<B, C>(
+    client: &mut PacketStream<C>,
+    backend: &mut PacketStream<B>,
+) -> Result<(), RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let packet = client
+            .read_packet(None)
+            .await
+            .map_err(RelayError::Client)?
+            .ok_or(RelayError::Client(ProtocolError::Truncated("LOCAL INFILE data (client closed)")))?;
+        backend
+            .write_raw(packet.raw())
+            .await
+            .map_err(|source| RelayError::Backend { source, client_saw_bytes: true })?;
+        if packet.payload().is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::packet::encode;
+    use crate::protocol::{ReplyKind, reply::ok_packet};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    fn frames(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            encode(&mut out, i as u8 + 1, p);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn relays_exact_bytes_and_stops_at_the_end_of_the_reply() {
+        let reply = frames(&[
+            b"\x01",
+            b"\x03def\x00\x00\x00\x01a\x00\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00",
+            b"\xfe\x00\x00\x02\x00",
+            b"\x011",
+            b"\xfe\x00\x00\x02\x00",
+        ]);
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, mut c_far) = duplex(1 << 16);
+        let mut bytes = reply.clone();
+        bytes.extend_from_slice(b"\x01\x00\x00\x00\x0e"); // the next, unrelated packet stays buffered
+        b_far.write_all(&bytes).await.unwrap();
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let end =
+            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
+                .await
+                .unwrap();
+        assert_eq!(end.status, Some(2));
+        drop(client);
+        let mut got = Vec::new();
+        c_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, reply);
+        assert_eq!(&backend.buffered()[..], b"\x01\x00\x00\x00\x0e");
+    }
+
+    #[tokio::test]
+    async fn local_infile_pumps_client_data() {
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, mut c_far) = duplex(1 << 16);
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        b_far.write_all(&frames(&[b"\xfbdata.csv"])).await.unwrap();
+        let mut infile = Vec::new();
+        encode(&mut infile, 2, b"1,2\n");
+        encode(&mut infile, 3, b"");
+        c_far.write_all(&infile).await.unwrap();
+        let task = tokio::spawn(async move {
+            let mut got = vec![0u8; infile.len()];
+            b_far.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, infile);
+            let mut ok = Vec::new();
+            encode(&mut ok, 4, &ok_packet(1, 0, 2, 0));
+            b_far.write_all(&ok).await.unwrap();
+            b_far
+        });
+        let end =
+            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
+                .await
+                .unwrap();
+        assert_eq!(end.status, Some(2));
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn backend_closing_mid_reply_is_a_backend_error() {
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, _c_far) = duplex(1 << 16);
+        b_far.write_all(&frames(&[b"\x01"])).await.unwrap();
+        drop(b_far);
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let err =
+            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
+                .await
+                .unwrap_err();
+        assert!(matches!(err, RelayError::Backend { client_saw_bytes: true, .. }), "{err:?}");
+    }
+}
