@@ -189,6 +189,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         self.rbuf.advance(n);
     }
 
+    /// The inner stream; buffered unread bytes are dropped.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
     /// The inner stream, for relaying bytes straight from another stream's buffer.
     pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream

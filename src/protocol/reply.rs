@@ -29,6 +29,16 @@ pub fn err_packet(code: u16, sqlstate: &str, message: &str) -> Vec<u8> {
     out
 }
 
+/// ERR sent before the client's handshake response: no SQLSTATE marker (the client has not
+/// negotiated `CLIENT_PROTOCOL_41` yet).
+pub fn err_packet_pre_handshake(code: u16, message: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + message.len());
+    out.push(0xff);
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(message.as_bytes());
+    out
+}
+
 /// An ERR payload's code and message, for logs and error mapping.
 pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
     let mut r = Reader::new(payload);

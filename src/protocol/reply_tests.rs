@@ -33,7 +33,10 @@ fn ok_reply_reports_status() {
 fn err_reply_reports_code() {
     let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
     let err = err_packet(1146, "42S02", "Table 'test.x' doesn't exist");
-    assert_eq!(run(&mut t, std::slice::from_ref(&err)), vec![Step::Done(ReplyEnd { status: None, error: Some(1146) })]);
+    assert_eq!(
+        run(&mut t, std::slice::from_ref(&err)),
+        vec![Step::Done(ReplyEnd { status: None, error: Some(1146) })]
+    );
     assert_eq!(parse_err(&err), Some((1146, "Table 'test.x' doesn't exist".into())));
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::backend::BackendConnector;
 use crate::config::Config;
 use crate::pool::{Pooled, Pools};
-use crate::protocol::reply::{err_packet, ok_packet};
+use crate::protocol::reply::{err_packet, err_packet_pre_handshake, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
 pub use auth::Login;
 pub use limits::{Limits, Slot};
@@ -85,13 +85,18 @@ where
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
     let Some(slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {
         tracing::warn!(%peer, "refused: proxy max_connections reached");
-        let (code, state) = errcode::TOO_MANY_CONNECTIONS;
-        let _sent = client.write_packet(0, &err_packet(code, state, "Too many connections")).await;
+        let (code, _) = errcode::TOO_MANY_CONNECTIONS;
+        let _sent = client.write_packet(0, &err_packet_pre_handshake(code, "Too many connections")).await;
         return;
     };
     let result = match login(client, &ctx, id, peer, slot).await {
         Ok(mut session) => {
             let r = session.run(shutdown).await;
+            if let Err(SessionError::Protocol(ProtocolError::TooLarge { .. })) = &r {
+                let (code, state) = errcode::NET_PACKET_TOO_LARGE;
+                let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
+                let _sent = session.client.write_packet(1, &err_packet(code, state, msg)).await;
+            }
             session.release_backend();
             r
         }

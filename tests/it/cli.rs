@@ -1,0 +1,112 @@
+//! The `mariadb` command-line tools see the same results through the proxy as directly.
+
+use crate::support::cluster::{APP_PASSWORD, APP_USER, DATABASE, binary};
+use crate::support::{Proxy, cli, cluster, table};
+
+fn login() -> Vec<String> {
+    vec![format!("-u{APP_USER}"), format!("-p{APP_PASSWORD}"), DATABASE.to_string()]
+}
+
+/// Runs the CLI with `args` against the proxy and the primary; asserts equal output.
+fn same_output(proxy_port: u16, args: &[&str]) -> String {
+    let mut full: Vec<String> = login();
+    full.extend(args.iter().map(|s| s.to_string()));
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    let (ok_p, out_p, err_p) = cli(proxy_port, &full);
+    let (ok_d, out_d, err_d) = cli(cluster().primary.port, &full);
+    assert_eq!((ok_p, &out_p), (ok_d, &out_d), "proxy stderr: {err_p}\ndirect stderr: {err_d}");
+    out_p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_type_info_matches() {
+    let proxy = Proxy::default().await;
+    let t = table("cli_meta");
+    cluster().primary.sql(&format!(
+        "CREATE TABLE {t} (vb VARBINARY(16), d DECIMAL(10,3), dt DATETIME(6), s VARCHAR(20) CHARSET utf8mb4); \
+         INSERT INTO {t} VALUES (x'00ff', -12.5, '2026-01-02 03:04:05.000006', 'żółw')"
+    ));
+    let out = same_output(proxy.port(), &["--column-type-info", "-t", "-e", &format!("SELECT * FROM {t}")]);
+    assert!(out.contains("Decimals:   3") && out.contains("Decimals:   6"), "{out}");
+    same_output(proxy.port(), &["--column-type-info", "-t", "-e", "SELECT 1/0; SHOW WARNINGS"]);
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_procedure_with_two_result_sets() {
+    let proxy = Proxy::default().await;
+    let p = format!("{DATABASE}.two_sets_{}", std::process::id());
+    cluster().primary.sql(&format!(
+        "DELIMITER //\nCREATE PROCEDURE {p}() BEGIN SELECT 1 AS a; SELECT 'b' AS b, 2 AS c; END//"
+    ));
+    let out = same_output(proxy.port(), &["-e", &format!("CALL {p}(); SELECT 'after'")]);
+    assert_eq!(out, "a\n1\nb\tc\nb\t2\nafter\nafter\n");
+    cluster().primary.sql(&format!("DROP PROCEDURE {p}"));
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_data_local_infile() {
+    let proxy = Proxy::default().await;
+    let t = table("infile");
+    cluster().primary.sql(&format!("CREATE TABLE {t} (a INT, b VARCHAR(10))"));
+    let file = std::env::temp_dir().join(format!("rwproxy-infile-{}.csv", std::process::id()));
+    let rows: String = (0..5000).map(|i| format!("{i},v{i}\n")).collect();
+    std::fs::write(&file, rows).unwrap();
+    let load = format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE {t} FIELDS TERMINATED BY ','", file.display());
+    let mut args = login();
+    args.extend(["--local-infile=1".into(), "-e".into(), load]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, err) = cli(proxy.port(), &args);
+    assert!(ok, "{err}");
+    let count = cluster().primary.sql(&format!("SELECT COUNT(*), SUM(a) FROM {t}"));
+    assert_eq!(count, "5000\t12497500");
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    let _ = std::fs::remove_file(file);
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_ping_status_and_dump() {
+    let proxy = Proxy::default().await;
+    let admin = |port: u16, what: &str| {
+        std::process::Command::new(binary(&["mariadb-admin", "mysqladmin"]))
+            .args(["--no-defaults", "-h127.0.0.1", &format!("-P{port}"), "--protocol=TCP"])
+            .args([&format!("-u{APP_USER}"), &format!("-p{APP_PASSWORD}"), what])
+            .output()
+            .unwrap()
+    };
+    let ping = admin(proxy.port(), "ping");
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("mysqld is alive"), "{ping:?}");
+    let status = admin(proxy.port(), "status");
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("Uptime:"), "{status:?}");
+
+    let t = table("dump");
+    cluster().primary.sql(&format!(
+        "CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DATETIME(3)); \
+         INSERT INTO {t} SELECT seq, CONCAT('row', seq), '2026-01-01 00:00:00.5' FROM {DATABASE}.seq_1_to_2000"
+    ));
+    let dump = |port: u16| {
+        let out = std::process::Command::new(binary(&["mariadb-dump", "mysqldump"]))
+            .args([
+                "--no-defaults",
+                "-h127.0.0.1",
+                &format!("-P{port}"),
+                "--protocol=TCP",
+                "--skip-dump-date",
+            ])
+            .args([&format!("-u{APP_USER}"), &format!("-p{APP_PASSWORD}"), DATABASE])
+            .arg(t.split('.').nth(1).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let via_proxy = dump(proxy.port());
+    assert!(via_proxy.contains("INSERT INTO"), "{via_proxy}");
+    let normalise = |s: &str| s.lines().filter(|l| !l.starts_with("-- Host:")).collect::<Vec<_>>().join("\n");
+    assert_eq!(normalise(&via_proxy), normalise(&dump(cluster().primary.port)));
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    proxy.shutdown().await;
+}

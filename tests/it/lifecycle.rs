@@ -1,0 +1,154 @@
+//! Bad input, dead backends, disconnects and shutdown never harm other sessions.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use rwproxy::protocol::reply::parse_err;
+use rwproxy::protocol::{ReplyKind, errcode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::cluster::{APP_PASSWORD, APP_USER, DATABASE, free_port};
+use crate::support::raw;
+use crate::support::{Proxy, cluster, config_text, connect};
+
+/// Sends `bytes` and reads until the proxy closes (bounded); returns what came back.
+async fn send_garbage(port: u16, after_login: bool, bytes: Vec<u8>) -> Vec<u8> {
+    let mut s = if after_login {
+        let r = raw::connect(port, APP_USER, APP_PASSWORD, None, 0).await.unwrap();
+        r.stream.into_inner()
+    } else {
+        TcpStream::connect(("127.0.0.1", port)).await.unwrap()
+    };
+    let _ = s.write_all(&bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_malformed_packets_harms_no_other_session() {
+    let proxy = Proxy::default().await;
+    let mut good = connect(proxy.port()).await;
+    let garbage: Vec<(bool, Vec<u8>)> = vec![
+        (false, vec![0xff; 64]),                       // nonsense handshake response
+        (false, vec![5, 0, 0, 1, 1, 2, 3, 4, 5]),      // truncated handshake response
+        (false, vec![1, 0, 0, 9, 0]),                  // wrong sequence id
+        (true, vec![1, 0, 0, 7, 0x03]),                // command with sequence 7
+        (true, vec![0xff, 0xff, 0xff, 0, 0x03, b'S']), // 16 MiB header, then nothing
+        (true, vec![0, 0, 0, 0]),                      // empty command packet
+        (true, vec![3, 0, 0, 0, 0x17, 1, 0]),          // COM_STMT_EXECUTE too short
+        (true, vec![2, 0, 0, 0, 0x11, 0xff]),          // COM_CHANGE_USER garbage
+        (true, (0..2000u32).map(|i| (i * 7919 % 256) as u8).collect()),
+    ];
+    let mut tasks = Vec::new();
+    for round in 0..5 {
+        for (after_login, bytes) in &garbage {
+            tasks.push(tokio::spawn(send_garbage(proxy.port(), *after_login, bytes.clone())));
+        }
+        let n: Option<u32> = good.query_first(format!("SELECT {round} + 1")).await.unwrap();
+        assert_eq!(n, Some(round + 1));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n: Option<u32> = good.query_first("SELECT COUNT(*) FROM seq_1_to_1000").await.unwrap();
+    assert_eq!(n, Some(1000));
+    let mut fresh = connect(proxy.port()).await;
+    assert_eq!(fresh.query_first::<u8, _>("SELECT 7").await.unwrap(), Some(7));
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_packet_gets_1153_and_unknown_command_1047() {
+    let cfg = config_text(cluster(), "").replace("[proxy]\n", "[proxy]\nmax_allowed_packet = 4096\n");
+    let proxy = Proxy::start(&cfg).await;
+    let mut r = raw::connect(proxy.port(), APP_USER, APP_PASSWORD, None, 0).await.unwrap();
+    let reply = r.command(&[0x05, b'x'], ReplyKind::Single).await;
+    let (code, msg) = parse_err(&reply[0]).unwrap();
+    assert_eq!((code, msg.as_str()), (errcode::UNKNOWN_COMMAND.0, "Unknown command 0x05"));
+    assert_eq!(r.query("SELECT 1").await.len(), 5, "session still usable");
+    let big = format!("SELECT '{}'", "x".repeat(5000));
+    let mut p = vec![0x03];
+    p.extend_from_slice(big.as_bytes());
+    r.stream.write_packet(0, &p).await.unwrap();
+    let err = r.stream.read_packet(None).await.unwrap().unwrap();
+    assert_eq!(parse_err(err.payload()).unwrap().0, 1153);
+    assert!(r.stream.read_packet(None).await.map(|p| p.is_none()).unwrap_or(true), "then closed");
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_gone_mid_reply_leaves_the_proxy_healthy() {
+    let proxy = Proxy::default().await;
+    for _ in 0..5 {
+        let mut r = raw::connect(proxy.port(), APP_USER, APP_PASSWORD, None, 0).await.unwrap();
+        r.stream.write_packet(0, b"\x03SELECT seq, REPEAT('x', 200) FROM seq_1_to_500000").await.unwrap();
+        let _first = r.stream.read_packet(None).await.unwrap();
+        drop(r); // vanish with megabytes still to come
+    }
+    let mut c = connect(proxy.port()).await;
+    let n: Option<u64> = c.query_first("SELECT COUNT(*) FROM seq_1_to_100000").await.unwrap();
+    assert_eq!(n, Some(100_000));
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_backend_gives_an_error_naming_the_hostgroup_not_a_hang() {
+    let dead = free_port();
+    let cfg = config_text(cluster(), "").replacen(
+        &format!("address = \"{}\"", cluster().primary.addr()),
+        &format!("address = \"127.0.0.1:{dead}\""),
+        1,
+    );
+    let proxy = Proxy::start(&cfg).await;
+    let start = Instant::now();
+    // Login succeeds without a backend; the first statement (mysql_async runs one while
+    // connecting) gets the error.
+    let mut r = raw::connect(proxy.port(), APP_USER, APP_PASSWORD, None, 0).await.unwrap();
+    let reply = r.query("SELECT 1").await;
+    let (code, msg) = parse_err(&reply[0]).unwrap();
+    assert_eq!(code, 9001);
+    assert!(msg.contains("hostgroup 0"), "{msg}");
+    let e = mysql_async::Conn::new(mysql_async::Opts::from(crate::support::opts(
+        proxy.port(),
+        APP_USER,
+        APP_PASSWORD,
+        None,
+    )))
+    .await
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("hostgroup 0"), "{msg}");
+    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 9001), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(10), "answered, did not hang");
+    let e = mysql_async::Conn::new(mysql_async::Opts::from(crate::support::opts(
+        proxy.port(),
+        APP_USER,
+        APP_PASSWORD,
+        Some(DATABASE),
+    )))
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("hostgroup 0"), "{e}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_statement_finish_then_closes() {
+    let proxy = Proxy::default().await;
+    let port = proxy.port();
+    let mut busy = connect(port).await;
+    let mut idle = connect(port).await;
+    idle.query_drop("SELECT 1").await.unwrap();
+    let running = tokio::spawn(async move {
+        let r: Option<u8> = busy.query_first("SELECT SLEEP(1) + 5").await.unwrap();
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(proxy.shutdown());
+    assert_eq!(running.await.unwrap(), Some(5), "the running statement completed");
+    stopping.await.unwrap();
+    assert!(idle.query_drop("SELECT 1").await.is_err(), "idle session was closed");
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err(), "listener closed");
+}

@@ -1,0 +1,8 @@
+//! Integration tests against a real MariaDB primary + two GTID replicas started by the harness.
+
+mod support;
+
+mod auth;
+mod cli;
+mod fidelity;
+mod lifecycle;

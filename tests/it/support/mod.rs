@@ -1,0 +1,122 @@
+//! Test support: the shared cluster, an in-process proxy, clients.
+
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use cluster::{APP_PASSWORD, APP_USER, Cluster, DATABASE, MONITOR_PASSWORD, MONITOR_USER};
+use mysql_async::{Conn, Opts, OptsBuilder};
+use rwproxy::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// One cluster per test binary, started on first use and torn down when the binary exits.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rwproxy-it-{}", std::process::id()));
+        let ports = [cluster::free_port(), cluster::free_port(), cluster::free_port()];
+        let c = Cluster::start(dir, ports);
+        c.watch_owner(std::process::id());
+        c
+    })
+}
+
+/// A config for the shared cluster: hostgroup 0 = primary, 1 = replicas; `extra` is appended.
+pub fn config_text(c: &Cluster, extra: &str) -> String {
+    let mut t = String::from("[proxy]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n");
+    t += "[pool]\nconnect_timeout_ms = 2000\ncheckout_timeout_ms = 3000\n";
+    t += &format!("[[servers]]\nhostgroup = 0\naddress = \"{}\"\n", c.primary.addr());
+    for r in &c.replicas {
+        t += &format!("[[servers]]\nhostgroup = 1\naddress = \"{}\"\n", r.addr());
+    }
+    t += &format!(
+        "[[users]]\nusername = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\ndefault_hostgroup = 0\n"
+    );
+    t += "[[users]]\nusername = \"hashed\"\npassword_hash = \"*14E65567ABDB5135D0CFD9A70B3032C179A49EE7\"\ndefault_hostgroup = 0\n";
+    t +=
+        "[[users]]\nusername = \"other\"\npassword = \"other\"\ndefault_hostgroup = 1\nmax_connections = 2\n";
+    t += &format!("[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\n");
+    t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
+    t + extra
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts `server::run` in-process on a free loopback port.
+    pub async fn start(config_toml: &str) -> Proxy {
+        let config = Config::parse(config_toml, "test", &|_| None).expect("test config is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(rwproxy::server::run(config, listener, async {
+            let _ = rx.await;
+        }));
+        Proxy { addr, stop: Some(tx), task: Some(task) }
+    }
+
+    pub async fn default() -> Proxy {
+        Proxy::start(&config_text(cluster(), "")).await
+    }
+
+    /// Signals shutdown and waits for `server::run` to return.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task");
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+pub fn opts(port: u16, user: &str, password: &str, db: Option<&str>) -> OptsBuilder {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+}
+
+pub async fn connect(port: u16) -> Conn {
+    Conn::new(Opts::from(opts(port, APP_USER, APP_PASSWORD, Some(DATABASE)))).await.expect("connect")
+}
+
+/// A connection through the proxy and one straight to the primary, for side-by-side checks.
+pub async fn pair(proxy: &Proxy) -> (Conn, Conn) {
+    (connect(proxy.port()).await, connect(cluster().primary.port).await)
+}
+
+/// Runs the `mariadb` CLI against a port; returns (exit ok, stdout, stderr).
+pub fn cli(port: u16, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(cluster::binary(&["mariadb", "mysql"]))
+        .args(["--no-defaults", "-h127.0.0.1", &format!("-P{port}"), "--protocol=TCP"])
+        .args(args)
+        .output()
+        .expect("run mariadb CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A table name unique to the calling test, so tests sharing the cluster never collide.
+pub fn table(name: &str) -> String {
+    format!("{DATABASE}.{name}_{}", std::process::id())
+}
