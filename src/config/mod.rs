@@ -43,6 +43,8 @@ pub struct ProxyConfig {
     /// Announced while no backend has been reached yet.
     pub fallback_server_version: String,
     pub shutdown_timeout: Duration,
+    /// Runtime worker threads; `None` = one per available core.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone)]

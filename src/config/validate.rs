@@ -84,6 +84,13 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         server_version: p.server_version,
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
+        worker_threads: match p.worker_threads {
+            None | Some(0) => None,
+            Some(n @ 1..=256) => Some(n as usize),
+            Some(n) => {
+                return Err(invalid("proxy.worker_threads", format!("must be 0 (auto) to 256, got {n}")));
+            }
+        },
     })
 }
 

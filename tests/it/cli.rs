@@ -110,3 +110,29 @@ async fn admin_ping_status_and_dump() {
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     proxy.shutdown().await;
 }
+
+#[test]
+fn check_config_exits_0_for_valid_and_1_naming_the_key() {
+    let bin = env!("CARGO_BIN_EXE_rwproxy");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let ok = std::process::Command::new(bin)
+        .args(["check-config", "config/local.toml"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
+    let bad = std::env::temp_dir().join(format!("rwproxy-bad-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(format!("{root}/config/local.toml"))
+        .unwrap()
+        .replace("127.0.0.1:3308", "db-replica");
+    std::fs::write(&bad, text).unwrap();
+    let out = std::process::Command::new(bin).arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("servers[1].address: expected host:port, got \"db-replica\""), "{err}");
+    let _ = std::fs::remove_file(bad);
+    let none = std::process::Command::new(bin).output().unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--config"));
+}

@@ -152,3 +152,53 @@ async fn shutdown_lets_a_running_statement_finish_then_closes() {
     assert!(idle.query_drop("SELECT 1").await.is_err(), "idle session was closed");
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err(), "listener closed");
 }
+
+/// Runs the real binary with debug logging through failed and successful logins, a change of
+/// user and a backend error; no password may appear in its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_appears_in_logs() {
+    let port = free_port();
+    let cfg = config_text(cluster(), "")
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let path = std::env::temp_dir().join(format!("rwproxy-logs-{}.toml", std::process::id()));
+    std::fs::write(&path, cfg).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
+        .arg("-c")
+        .arg(&path)
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "proxy binary did not start");
+    let secret_attempt = "Tr0ub4dor&3-wrong";
+    let _ = raw::connect(port, APP_USER, secret_attempt, None, 0).await;
+    let _ = raw::connect(port, "hashed", secret_attempt, None, 0).await;
+    let mut ok = raw::connect(port, "hashed", "secret", Some(DATABASE), 0).await.unwrap();
+    ok.query("SELECT * FROM no_such_table").await;
+    let mut c = connect(port).await;
+    let opts = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("other".into()))
+        .with_pass(Some(secret_attempt.into()));
+    let _ = c.change_user(opts).await;
+    drop((ok, c));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(logs.contains("login failed"), "logs were captured: {logs}");
+    // (The test users "app", "other" and "monitor" use their names as passwords, so only
+    // distinct secrets can be checked.)
+    for secret in [secret_attempt, "secret", "14E65567ABDB5135"] {
+        assert!(!logs.contains(secret), "{secret:?} appears in the logs:\n{logs}");
+    }
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests, and the integration tests against a real
+# MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-mariadb.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
