@@ -283,3 +283,71 @@ async fn field_list_statistics_and_set_option() {
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     proxy.shutdown().await;
 }
+
+fn stmt_packet(code: u8, stmt_id: u32, rest: &[u8]) -> Vec<u8> {
+    let mut p = vec![code];
+    p.extend_from_slice(&stmt_id.to_le_bytes());
+    p.extend_from_slice(rest);
+    p
+}
+
+/// COM_STMT_EXECUTE with two VAR_STRING parameters; the first was sent as long data.
+fn execute(stmt_id: u32, cursor: bool, second: &[u8]) -> Vec<u8> {
+    let mut rest = vec![u8::from(cursor), 1, 0, 0, 0, 0, 1, 0xfd, 0, 0xfd, 0];
+    rest.push(second.len() as u8);
+    rest.extend_from_slice(second);
+    stmt_packet(0x17, stmt_id, &rest)
+}
+
+/// Long data, execute, cursor fetch, reset and close, compared byte for byte in both EOF modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_long_data_cursor_fetch_reset_and_close() {
+    let proxy = Proxy::default().await;
+    for extra in [0, caps::DEPRECATE_EOF] {
+        let (mut p, mut d) = raw_pair(&proxy, extra).await;
+        let run = async |r: &mut Raw| {
+            let sql = b"\x16SELECT seq, CONCAT(?, ?) FROM seq_1_to_5";
+            let prep = r.command(sql, ReplyKind::Prepare).await;
+            let id = u32::from_le_bytes(prep[0][1..5].try_into().unwrap());
+            let mut out = vec![prep[1..].to_vec()];
+            let long = stmt_packet(0x18, id, &[0, 0, b'l', b'o', b'n', b'g']);
+            r.stream.write_packet(0, &long).await.unwrap();
+            out.push(r.command(&execute(id, false, b"-x"), ReplyKind::ResultSets).await);
+            r.stream.write_packet(0, &long).await.unwrap();
+            out.push(r.command(&execute(id, true, b"-c"), ReplyKind::ResultSets).await);
+            out.push(r.command(&stmt_packet(0x1c, id, &2u32.to_le_bytes()), ReplyKind::Rows).await);
+            out.push(r.command(&stmt_packet(0x1c, id, &10u32.to_le_bytes()), ReplyKind::Rows).await);
+            out.push(r.command(&stmt_packet(0x1a, id, &[]), ReplyKind::Single).await);
+            r.stream.write_packet(0, &stmt_packet(0x19, id, &[])).await.unwrap();
+            out.push(r.command(&stmt_packet(0x1a, id, &[]), ReplyKind::Single).await);
+            out.push(r.query("SELECT 'after'").await);
+            out
+        };
+        let via_proxy = tokio::time::timeout(std::time::Duration::from_secs(30), run(&mut p)).await.unwrap();
+        let direct = run(&mut d).await;
+        // Statement ids are per backend connection; error texts name them.
+        let id_free = |v: Vec<Vec<Vec<u8>>>| -> Vec<Vec<String>> {
+            v.iter()
+                .map(|reply| {
+                    reply
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).replace(|c: char| c.is_ascii_digit(), "#"))
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(via_proxy[1..3], direct[1..3], "execute replies, deprecate_eof={}", extra != 0);
+        assert_eq!(id_free(via_proxy.clone()), id_free(direct), "deprecate_eof={}", extra != 0);
+        let cursor_status = rwproxy::protocol::reply::ok_status(via_proxy[2].last().unwrap())
+            .filter(|_| extra != 0)
+            .unwrap_or_else(|| {
+                u16::from_le_bytes([via_proxy[2].last().unwrap()[3], via_proxy[2].last().unwrap()[4]])
+            });
+        assert_ne!(cursor_status & status::CURSOR_EXISTS, 0, "a cursor was opened");
+        assert_eq!(via_proxy[3].len(), 3, "FETCH 2 rows: two rows and a terminator");
+        assert!(via_proxy[1].iter().any(|row| row.windows(6).any(|w| w == b"long-x")), "long data was used");
+        assert_eq!(via_proxy[5], vec![vec![0, 0, 0, 2, 0, 0, 0]], "reset OK");
+        assert_eq!(via_proxy[6][0][0], 0xff, "reset after close: unknown statement");
+    }
+    proxy.shutdown().await;
+}
