@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use super::{BackendConn, BackendError, Schema};
+use super::{BackendConn, BackendError};
 use crate::config::{Config, Secret};
 use crate::pool::{Connector, ServerId};
 use crate::protocol::auth::Stage1;
@@ -145,13 +145,7 @@ impl Connector for BackendConnector {
             return false;
         }
         let fut = conn.reset();
-        match tokio::time::timeout(self.connect_timeout, fut).await {
-            Ok(Ok(())) => {
-                conn.schema = Schema::Unknown;
-                true
-            }
-            _ => false,
-        }
+        matches!(tokio::time::timeout(self.connect_timeout, fut).await, Ok(Ok(())))
     }
 
     fn is_server_down(err: &BackendError) -> bool {

@@ -1,6 +1,7 @@
 //! One real MySQL connection to a backend: connect, authenticate, reset, run proxy commands.
 
 mod connector;
+pub mod state;
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +10,12 @@ use tokio::net::TcpStream;
 
 use crate::protocol::auth::{self, NATIVE_PLUGIN, Stage1};
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, parse_auth_switch};
+use crate::protocol::reply::HEAD_LEN;
 use crate::protocol::reply::parse_err;
-use crate::protocol::{PacketStream, ProtocolError, caps, com};
+use crate::protocol::{MAX_PAYLOAD, PacketStream, ProtocolError, ReplyKind, ReplyTracker, Step, caps, com};
 
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
+pub use state::{BackendStmt, PreparedCache, SessionVars};
 
 /// Why a backend connection could not be made or used. `Rejected` means the server answered
 /// (it is up); the others mean it could not be reached or spoke nonsense.
@@ -56,6 +59,16 @@ pub struct BackendConn {
     pub created: Instant,
     /// Set when the connection's state can no longer be restored by a reset.
     pub tainted: bool,
+    /// Holds state the proxy cannot replay (user variables, temporary tables, locks …):
+    /// reset before anyone else uses it.
+    pub dirty: bool,
+    /// Session state applied on this connection.
+    pub applied: SessionVars,
+    /// Multi-statement mode currently on (handshake flag, then COM_SET_OPTION).
+    pub multi_statements: bool,
+    pub prepared: PreparedCache,
+    /// True for MariaDB servers (variable spellings differ from MySQL 8).
+    pub mariadb: bool,
 }
 
 impl BackendConn {
@@ -99,7 +112,13 @@ impl BackendConn {
             schema: Schema::Known(None),
             created: Instant::now(),
             tainted: false,
+            dirty: false,
+            applied: SessionVars::default(),
+            multi_statements: capabilities & caps::MULTI_STATEMENTS != 0,
+            prepared: PreparedCache::default(),
+            mariadb: false,
         };
+        conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
         conn.finish_auth(secret).await?;
         Ok(conn)
     }
@@ -180,15 +199,88 @@ impl BackendConn {
         Ok(r)
     }
 
-    /// Restores a just-opened session state (variables, temp tables, transaction, locks).
+    /// Restores a just-opened session state (variables, temp tables, transaction, locks,
+    /// prepared statements); the current schema is then unknown.
     pub async fn reset(&mut self) -> Result<(), BackendError> {
         match self.simple_command(com::RESET_CONNECTION, &[]).await? {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.dirty = false;
+                self.applied = SessionVars::default();
+                self.prepared.clear();
+                // No schema stays no schema; otherwise the server may keep or drop it.
+                if self.schema != Schema::Known(None) {
+                    self.schema = Schema::Unknown;
+                }
+                Ok(())
+            }
             Err(err) => {
                 let (code, message) = parse_err(&err).unwrap_or((0, String::new()));
                 Err(BackendError::Rejected { addr: self.addr.clone(), code, message })
             }
         }
+    }
+
+    /// Runs a statement whose reply is OK or ERR (the proxy's state-sync `SET`).
+    pub async fn query_ok(&mut self, sql: &str) -> Result<Result<(), Bytes>, BackendError> {
+        self.simple_command(com::QUERY, sql.as_bytes()).await
+    }
+
+    /// COM_SET_OPTION: multi-statements on (0) or off (1). The reply is EOF, OK or ERR.
+    pub async fn set_multi_statements(&mut self, on: bool) -> Result<Result<(), Bytes>, BackendError> {
+        let opt: u16 = if on { 0 } else { 1 };
+        self.stream
+            .write_packet(0, &[&[com::SET_OPTION][..], &opt.to_le_bytes()].concat())
+            .await
+            .map_err(|e| self.perr(e))?;
+        let reply = self.read(1).await?;
+        match reply.payload().first() {
+            Some(0x00 | 0xfe) => {
+                self.multi_statements = on;
+                Ok(Ok(()))
+            }
+            Some(0xff) => Ok(Err(Bytes::copy_from_slice(reply.payload()))),
+            _ => Err(self.perr(ProtocolError::Unexpected("reply to COM_SET_OPTION"))),
+        }
+    }
+
+    /// The backend id of `sql` prepared on this connection, preparing it now if needed.
+    /// ERR from the server comes back as its payload for the client.
+    pub async fn prepare_cached(&mut self, sql: &[u8]) -> Result<Result<u32, Bytes>, BackendError> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(Ok(s.id));
+        }
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(com::STMT_PREPARE);
+        payload.extend_from_slice(sql);
+        self.stream.write_packet(0, &payload).await.map_err(|e| self.perr(e))?;
+        let deprecate_eof = self.capabilities & caps::DEPRECATE_EOF != 0;
+        let mut tracker = ReplyTracker::new(ReplyKind::Prepare, deprecate_eof, false);
+        let mut reply = Vec::new();
+        loop {
+            let p = self.stream.read_packet(None).await.map_err(|e| self.perr(e))?;
+            let p =
+                p.ok_or_else(|| self.perr(ProtocolError::Truncated("prepare reply (connection closed)")))?;
+            let payload = p.payload();
+            let step =
+                tracker.on_frame(payload.len().min(MAX_PAYLOAD - 1), &payload[..payload.len().min(HEAD_LEN)]);
+            let step = step.map_err(|e| self.perr(e))?;
+            reply.push(payload.to_vec());
+            if let Step::Done(end) = step {
+                if end.error.is_some() {
+                    return Ok(Err(Bytes::from(reply.swap_remove(0))));
+                }
+                break;
+            }
+        }
+        let id = reply[0].get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let id = id.ok_or_else(|| self.perr(ProtocolError::Truncated("statement id")))?;
+        let evicted = self.prepared.insert(sql.to_vec(), BackendStmt { id, reply, types: None });
+        if let Some(old) = evicted {
+            // COM_STMT_CLOSE has no reply.
+            let close = [&[com::STMT_CLOSE][..], &old.to_le_bytes()].concat();
+            self.stream.write_packet(0, &close).await.map_err(|e| self.perr(e))?;
+        }
+        Ok(Ok(id))
     }
 
     pub fn stream(&mut self) -> &mut PacketStream<TcpStream> {

@@ -17,6 +17,38 @@ pub struct ConfigFile {
     pub replication: Option<ReplicationFile>,
     #[serde(default)]
     pub admin: AdminFile,
+    #[serde(default)]
+    pub routing: RoutingFile,
+    #[serde(default)]
+    pub query_rules: Vec<QueryRuleFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    pub read_only_transactions_to_reader: Option<bool>,
+}
+
+/// ProxySQL `mysql_query_rules` columns, with ProxySQL's names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRuleFile {
+    pub rule_id: Option<u32>,
+    pub active: Option<bool>,
+    pub username: Option<String>,
+    pub schemaname: Option<String>,
+    #[serde(rename = "flagIN")]
+    pub flag_in: Option<i64>,
+    #[serde(rename = "flagOUT")]
+    pub flag_out: Option<i64>,
+    pub match_digest: Option<String>,
+    pub match_pattern: Option<String>,
+    pub negate_match_pattern: Option<bool>,
+    pub re_modifiers: Option<String>,
+    pub destination_hostgroup: Option<u32>,
+    pub apply: Option<bool>,
+    pub error_msg: Option<String>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! TOML → `ConfigFile` (serde) → validated, typed `Config`; every error names its key path.
 
 mod file;
+mod rules;
 mod validate;
 
 use std::fmt;
@@ -31,6 +32,31 @@ pub struct Config {
     pub monitor: Option<MonitorConfig>,
     pub replication: Option<ReplicationConfig>,
     pub admin: AdminConfig,
+    pub routing: RoutingConfig,
+    /// Active rules only, sorted by `rule_id`.
+    pub query_rules: Vec<QueryRule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    /// `START TRANSACTION READ ONLY` may run on a reader.
+    pub read_only_transactions_to_reader: bool,
+}
+
+/// A ProxySQL-style query rule, regexes compiled once at load.
+#[derive(Debug, Clone)]
+pub struct QueryRule {
+    pub rule_id: u32,
+    pub username: Option<String>,
+    pub schemaname: Option<String>,
+    pub flag_in: i64,
+    pub flag_out: Option<i64>,
+    pub match_digest: Option<regex::Regex>,
+    pub match_pattern: Option<regex::Regex>,
+    pub negate_match_pattern: bool,
+    pub destination_hostgroup: Option<u32>,
+    pub apply: bool,
+    pub error_msg: Option<String>,
 }
 
 #[derive(Debug, Clone)]

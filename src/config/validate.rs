@@ -10,7 +10,7 @@ use super::*;
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
@@ -63,7 +63,11 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         }
     };
     let admin = AdminConfig { listen: socket_addr(raw.admin.listen, "127.0.0.1:6080", "admin.listen")? };
-    Ok(Config { proxy, pool, servers, users, monitor, replication, admin })
+    let routing = RoutingConfig {
+        read_only_transactions_to_reader: raw.routing.read_only_transactions_to_reader.unwrap_or(true),
+    };
+    let query_rules = super::rules::validate(raw.query_rules, &hostgroups)?;
+    Ok(Config { proxy, pool, servers, users, monitor, replication, admin, routing, query_rules })
 }
 
 fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {

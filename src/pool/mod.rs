@@ -111,11 +111,13 @@ impl<C: Connector> Pools<C> {
     }
 
     /// A connection to a server of `hostgroup` for `key`. Never does a network round trip for
-    /// an idle connection; opens a new one when none fits; waits up to the checkout timeout.
+    /// an idle connection; prefers one already in the caller's state (`prefer`), takes any it
+    /// can use (`accept`), opens a new one when none fits; waits up to the checkout timeout.
     pub async fn checkout(
         &self,
         hostgroup: u32,
         key: &C::Key,
+        prefer: &(dyn Fn(&C::Conn) -> bool + Sync),
         accept: &(dyn Fn(&C::Conn) -> bool + Sync),
     ) -> Result<Pooled<C>, PoolError<C::Error>> {
         let (members, notify) =
@@ -134,7 +136,7 @@ impl<C: Connector> Pools<C> {
             }
             for i in weighted_order(&live, |i| self.servers[i].weight) {
                 let server = &self.servers[i];
-                match server.take(key, accept) {
+                match server.take(key, prefer, accept) {
                     Take::Idle(idle) => {
                         return Ok(self.wrap(server, key, idle.conn, idle.permit, idle.created, true));
                     }
@@ -197,6 +199,11 @@ impl<C: Connector> Pools<C> {
     }
 
     /// Returns a clean connection for reuse (closed instead when past its max lifetime).
+    /// Whether `hostgroup` has any server configured.
+    pub fn has_hostgroup(&self, hostgroup: u32) -> bool {
+        self.by_hostgroup.contains_key(&hostgroup)
+    }
+
     pub fn checkin(&self, pooled: Pooled<C>) {
         let now = Instant::now();
         if now - pooled.created >= self.cfg.max_lifetime {

@@ -77,14 +77,19 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
         }
     }
 
-    /// An idle connection for `key` that `accept` likes (most recently used first), else a
+    /// An idle connection for `key`: one `prefer` likes, else one `accept` likes (most
+    /// recently used first), else a
     /// permit to open one, else a permit freed by closing an idle connection of another key.
-    pub(super) fn take(&self, key: &K, accept: &dyn Fn(&C) -> bool) -> Take<C> {
+    pub(super) fn take(&self, key: &K, prefer: &dyn Fn(&C) -> bool, accept: &dyn Fn(&C) -> bool) -> Take<C> {
         let Ok(mut idle) = self.idle.lock() else { return Take::Full };
-        if let Some(list) = idle.get_mut(key)
-            && let Some(i) = list.iter().rposition(|c| accept(&c.conn))
-        {
-            return Take::Idle(list.remove(i));
+        if let Some(list) = idle.get_mut(key) {
+            let pick = list
+                .iter()
+                .rposition(|c| prefer(&c.conn))
+                .or_else(|| list.iter().rposition(|c| accept(&c.conn)));
+            if let Some(i) = pick {
+                return Take::Idle(list.remove(i));
+            }
         }
         if let Ok(p) = self.permits.clone().try_acquire_owned() {
             return Take::Permit(Permit { _permit: p, notify: self.notify.clone() });

@@ -49,29 +49,29 @@ fn yes(_: &u32) -> bool {
 #[tokio::test]
 async fn reuses_idle_connections_per_key() {
     let pools = Pools::new(&config(&[("a:1", 0)], 5, 100), Arc::new(Fake::default()));
-    let c = pools.checkout(0, &"k1", &yes).await.unwrap();
+    let c = pools.checkout(0, &"k1", &yes, &yes).await.unwrap();
     assert!(!c.reused);
     pools.checkin(c);
-    let mut c = pools.checkout(0, &"k1", &yes).await.unwrap();
+    let mut c = pools.checkout(0, &"k1", &yes, &yes).await.unwrap();
     assert!(c.reused);
     assert_eq!(*c.conn(), 1);
-    let other = pools.checkout(0, &"k2", &yes).await.unwrap();
+    let other = pools.checkout(0, &"k2", &yes, &yes).await.unwrap();
     assert_eq!(*{ other }.conn(), 2, "a different key never shares a connection");
     let refuse = |c: &u32| *c != 1;
     pools.checkin(c);
-    let mut c = pools.checkout(0, &"k1", &refuse).await.unwrap();
+    let mut c = pools.checkout(0, &"k1", &refuse, &refuse).await.unwrap();
     assert_eq!(*c.conn(), 3, "an idle connection the caller rejects is not handed out");
 }
 
 #[tokio::test]
 async fn cap_makes_waiters_wait_then_times_out_naming_hostgroup() {
     let pools = Pools::new(&config(&[("a:1", 7)], 1, 200), Arc::new(Fake::default()));
-    let held = pools.checkout(7, &"k", &yes).await.unwrap();
-    let err = pools.checkout(7, &"k", &yes).await.err().unwrap();
+    let held = pools.checkout(7, &"k", &yes, &yes).await.unwrap();
+    let err = pools.checkout(7, &"k", &yes, &yes).await.err().unwrap();
     assert!(err.to_string().starts_with("no backend connection in hostgroup 7 within"), "{err}");
     assert_eq!(pools.servers()[0].open_count(), 1);
     let p2 = pools.clone();
-    let waiter = tokio::spawn(async move { p2.checkout(7, &"k", &yes).await.map(|mut c| *c.conn()) });
+    let waiter = tokio::spawn(async move { p2.checkout(7, &"k", &yes, &yes).await.map(|mut c| *c.conn()) });
     tokio::time::sleep(Duration::from_millis(20)).await;
     pools.checkin(held);
     assert_eq!(waiter.await.unwrap().unwrap(), 1, "the waiter gets the returned connection");
@@ -80,9 +80,9 @@ async fn cap_makes_waiters_wait_then_times_out_naming_hostgroup() {
 #[tokio::test]
 async fn full_pool_closes_idle_connection_of_another_key() {
     let pools = Pools::new(&config(&[("a:1", 0)], 1, 200), Arc::new(Fake::default()));
-    let c = pools.checkout(0, &"k1", &yes).await.unwrap();
+    let c = pools.checkout(0, &"k1", &yes, &yes).await.unwrap();
     pools.checkin(c);
-    let mut c = pools.checkout(0, &"k2", &yes).await.unwrap();
+    let mut c = pools.checkout(0, &"k2", &yes, &yes).await.unwrap();
     assert_eq!(*c.conn(), 2);
     assert_eq!(pools.servers()[0].idle_count(), 0);
 }
@@ -90,20 +90,23 @@ async fn full_pool_closes_idle_connection_of_another_key() {
 #[tokio::test]
 async fn dead_server_backs_off_and_errors_fast() {
     let pools = Pools::new(&config(&[("down:1", 0)], 5, 5000), Arc::new(Fake::default()));
-    let err = pools.checkout(0, &"k", &yes).await.err().unwrap();
+    let err = pools.checkout(0, &"k", &yes, &yes).await.err().unwrap();
     assert!(err.to_string().contains("hostgroup 0 are unreachable"), "{err}");
     let t = Instant::now();
-    let err = pools.checkout(0, &"k", &yes).await.err().unwrap();
+    let err = pools.checkout(0, &"k", &yes, &yes).await.err().unwrap();
     assert!(matches!(err, PoolError::Unreachable { hostgroup: 0, .. }));
     assert!(t.elapsed() < Duration::from_secs(1), "backoff answers without waiting");
-    assert!(matches!(pools.checkout(3, &"k", &yes).await, Err(PoolError::EmptyHostgroup { hostgroup: 3 })));
+    assert!(matches!(
+        pools.checkout(3, &"k", &yes, &yes).await,
+        Err(PoolError::EmptyHostgroup { hostgroup: 3 })
+    ));
 }
 
 #[tokio::test]
 async fn a_dead_server_does_not_hide_a_live_one() {
     let pools = Pools::new(&config(&[("down:1", 1), ("b:1", 1)], 5, 500), Arc::new(Fake::default()));
     for _ in 0..10 {
-        let c = pools.checkout(1, &"k", &yes).await.unwrap();
+        let c = pools.checkout(1, &"k", &yes, &yes).await.unwrap();
         assert_eq!(c.server().address, "b:1");
         pools.checkin(c);
     }
@@ -113,7 +116,7 @@ async fn a_dead_server_does_not_hide_a_live_one() {
 async fn dirty_checkin_resets_before_reuse() {
     let fake = Arc::new(Fake::default());
     let pools = Pools::new(&config(&[("a:1", 0)], 2, 200), fake.clone());
-    let c = pools.checkout(0, &"k", &yes).await.unwrap();
+    let c = pools.checkout(0, &"k", &yes, &yes).await.unwrap();
     pools.checkin_dirty(c);
     for _ in 0..100 {
         if pools.servers()[0].idle_count() == 1 {
@@ -121,7 +124,7 @@ async fn dirty_checkin_resets_before_reuse() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut c = pools.checkout(0, &"k", &yes).await.unwrap();
+    let mut c = pools.checkout(0, &"k", &yes, &yes).await.unwrap();
     assert_eq!(*fake.resets.lock().unwrap(), vec![1]);
     assert_eq!(*c.conn(), 1);
 }

@@ -53,11 +53,26 @@ pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
 
 /// Status flags of an OK packet (header 0x00 or 0xFE).
 pub fn ok_status(payload: &[u8]) -> Option<u16> {
+    ok_info(payload).map(|i| i.status)
+}
+
+/// The fixed fields of an OK packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OkInfo {
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub status: u16,
+    pub warnings: u16,
+}
+
+pub fn ok_info(payload: &[u8]) -> Option<OkInfo> {
     let mut r = Reader::new(payload);
     r.u8("header").ok()?;
-    r.lenenc_int("affected rows").ok()?;
-    r.lenenc_int("last insert id").ok()?;
-    r.u16("status").ok()
+    let affected_rows = r.lenenc_int("affected rows").ok()?;
+    let last_insert_id = r.lenenc_int("last insert id").ok()?;
+    let status = r.u16("status").ok()?;
+    let warnings = r.u16("warnings").unwrap_or(0);
+    Some(OkInfo { affected_rows, last_insert_id, status, warnings })
 }
 
 /// Which reply shape follows a command.
@@ -76,12 +91,33 @@ pub enum ReplyKind {
 }
 
 /// How a finished reply ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplyEnd {
     /// Status flags of the last OK/EOF, if the reply carried any.
     pub status: Option<u16>,
     /// The code of an ERR that ended the reply.
     pub error: Option<u16>,
+    /// Warning count of the last OK/EOF.
+    pub warnings: u16,
+    /// `last_insert_id` of the last OK packet (0 when none was generated).
+    pub last_insert_id: u64,
+}
+
+impl ReplyEnd {
+    fn from_terminator(head: &[u8], ok_format: bool) -> Self {
+        if ok_format {
+            let i = ok_info(head).unwrap_or_default();
+            ReplyEnd {
+                status: ok_info(head).map(|i| i.status),
+                error: None,
+                warnings: i.warnings,
+                last_insert_id: i.last_insert_id,
+            }
+        } else {
+            let warnings = head.get(1..3).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+            ReplyEnd { status: eof_status(head), error: None, warnings, last_insert_id: 0 }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +148,8 @@ pub struct ReplyTracker {
     binary: bool,
     state: State,
     continuing: bool,
+    /// An insert id seen in an earlier result of a multi-result reply.
+    last_insert_id: u64,
 }
 
 impl ReplyTracker {
@@ -122,7 +160,7 @@ impl ReplyTracker {
             ReplyKind::FieldList => State::Columns(u64::MAX),
             _ => State::Start,
         };
-        ReplyTracker { kind, deprecate_eof, binary, state, continuing: false }
+        ReplyTracker { kind, deprecate_eof, binary, state, continuing: false, last_insert_id: 0 }
     }
 
     /// Feeds one frame: its payload length and up to `HEAD_LEN` leading payload bytes.
@@ -136,13 +174,13 @@ impl ReplyTracker {
         if first == Some(0xff) && !self.in_counted() {
             self.state = State::Finished;
             let code = head.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]]));
-            return Ok(Step::Done(ReplyEnd { status: None, error: code }));
+            return Ok(Step::Done(ReplyEnd { error: code, ..ReplyEnd::default() }));
         }
         match self.state {
             State::Start => self.on_start(len, head),
             State::Columns(n) => {
                 if self.kind == ReplyKind::FieldList && self.is_terminator(len, first) {
-                    return Ok(self.finish(eof_or_ok_status(head, self.deprecate_eof)));
+                    return Ok(self.finish(ReplyEnd::from_terminator(head, self.deprecate_eof)));
                 }
                 self.state = match n - 1 {
                     0 if self.deprecate_eof => State::Rows,
@@ -152,22 +190,22 @@ impl ReplyTracker {
                 Ok(Step::More)
             }
             State::ColumnsEof => {
-                let st = eof_status(head);
-                if self.binary && st.is_some_and(|s| s & status::CURSOR_EXISTS != 0) {
-                    return Ok(self.finish(st));
+                let end = ReplyEnd::from_terminator(head, false);
+                if self.binary && end.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0) {
+                    return Ok(self.finish(end));
                 }
                 self.state = State::Rows;
                 Ok(Step::More)
             }
             State::Rows => {
                 if self.is_terminator(len, first) {
-                    return Ok(self.end_of_result(eof_or_ok_status(head, self.deprecate_eof)));
+                    return Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof)));
                 }
                 Ok(Step::More)
             }
             State::Counted(n) => {
                 self.state = State::Counted(n - 1);
-                if n == 1 { Ok(self.finish(None)) } else { Ok(Step::More) }
+                if n == 1 { Ok(self.finish(ReplyEnd::default())) } else { Ok(Step::More) }
             }
             State::Finished => Err(ProtocolError::Unexpected("frame after the end of a reply")),
         }
@@ -181,12 +219,12 @@ impl ReplyTracker {
         let first = head.first().copied().ok_or(ProtocolError::Truncated("reply header"))?;
         match (self.kind, first) {
             (ReplyKind::Single, _) => {
-                let st = if first == 0x00 || (first == 0xfe && len < 9) {
-                    eof_or_ok_status(head, first == 0x00 || self.deprecate_eof)
+                let end = if first == 0x00 || (first == 0xfe && len < 9) {
+                    ReplyEnd::from_terminator(head, first == 0x00 || self.deprecate_eof)
                 } else {
-                    None
+                    ReplyEnd::default()
                 };
-                Ok(self.finish(st))
+                Ok(self.finish(end))
             }
             (ReplyKind::Prepare, 0x00) => {
                 let mut r = Reader::new(head);
@@ -196,15 +234,17 @@ impl ReplyTracker {
                 let eofs = u64::from(!self.deprecate_eof);
                 let n = params + cols + if params > 0 { eofs } else { 0 } + if cols > 0 { eofs } else { 0 };
                 if n == 0 {
-                    return Ok(self.finish(None));
+                    return Ok(self.finish(ReplyEnd::default()));
                 }
                 self.state = State::Counted(n);
                 Ok(Step::More)
             }
             (ReplyKind::Prepare, _) => Err(ProtocolError::Unexpected("prepare reply header")),
-            (_, 0x00) => Ok(self.end_of_result(ok_status(head))),
+            (_, 0x00) => Ok(self.end_of_result(ReplyEnd::from_terminator(head, true))),
             (_, 0xfb) => Ok(Step::LocalInfile),
-            (_, 0xfe) if len < 9 => Ok(self.end_of_result(eof_or_ok_status(head, self.deprecate_eof))),
+            (_, 0xfe) if len < 9 => {
+                Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof)))
+            }
             _ => {
                 let n = Reader::new(head).lenenc_int("column count")?;
                 if n == 0 {
@@ -220,27 +260,25 @@ impl ReplyTracker {
         first == Some(0xfe) && if self.deprecate_eof { len < MAX_PAYLOAD } else { len < 9 }
     }
 
-    fn end_of_result(&mut self, st: Option<u16>) -> Step {
-        if st.is_some_and(|s| s & status::MORE_RESULTS_EXISTS != 0) {
+    fn end_of_result(&mut self, end: ReplyEnd) -> Step {
+        if end.status.is_some_and(|s| s & status::MORE_RESULTS_EXISTS != 0) {
             self.state = State::Start;
+            self.last_insert_id = self.last_insert_id.max(end.last_insert_id);
             return Step::More;
         }
-        self.finish(st)
+        let last_insert_id = if end.last_insert_id != 0 { end.last_insert_id } else { self.last_insert_id };
+        self.finish(ReplyEnd { last_insert_id, ..end })
     }
 
-    fn finish(&mut self, status: Option<u16>) -> Step {
+    fn finish(&mut self, end: ReplyEnd) -> Step {
         self.state = State::Finished;
-        Step::Done(ReplyEnd { status, error: None })
+        Step::Done(end)
     }
 }
 
 fn eof_status(head: &[u8]) -> Option<u16> {
     let b = head.get(3..5)?;
     Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
-fn eof_or_ok_status(head: &[u8], ok_format: bool) -> Option<u16> {
-    if ok_format { ok_status(head) } else { eof_status(head) }
 }
 
 #[cfg(test)]

@@ -19,14 +19,18 @@ fn run(t: &mut ReplyTracker, frames: &[Vec<u8>]) -> Vec<Step> {
 }
 
 fn done(status: u16) -> Step {
-    Step::Done(ReplyEnd { status: Some(status), error: None })
+    Step::Done(ReplyEnd { status: Some(status), ..ReplyEnd::default() })
 }
 
 #[test]
 fn ok_reply_reports_status() {
     let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
     // OK: 1 affected row, insert id 5, status IN_TRANS|AUTOCOMMIT, 0 warnings.
-    assert_eq!(run(&mut t, &[b"\x00\x01\x05\x03\x00\x00\x00".to_vec()]), vec![done(3)]);
+    let steps = run(&mut t, &[b"\x00\x01\x05\x03\x00\x02\x00".to_vec()]);
+    assert_eq!(
+        steps,
+        vec![Step::Done(ReplyEnd { status: Some(3), error: None, warnings: 2, last_insert_id: 5 })]
+    );
 }
 
 #[test]
@@ -35,7 +39,7 @@ fn err_reply_reports_code() {
     let err = err_packet(1146, "42S02", "Table 'test.x' doesn't exist");
     assert_eq!(
         run(&mut t, std::slice::from_ref(&err)),
-        vec![Step::Done(ReplyEnd { status: None, error: Some(1146) })]
+        vec![Step::Done(ReplyEnd { error: Some(1146), ..ReplyEnd::default() })]
     );
     assert_eq!(parse_err(&err), Some((1146, "Table 'test.x' doesn't exist".into())));
 }
@@ -112,7 +116,7 @@ fn error_mid_result_set_ends_reply() {
         err_packet(1317, "70100", "interrupted"),
     ];
     let steps = run(&mut t, &frames);
-    assert_eq!(steps[4], Step::Done(ReplyEnd { status: None, error: Some(1317) }));
+    assert_eq!(steps[4], Step::Done(ReplyEnd { error: Some(1317), ..ReplyEnd::default() }));
 }
 
 #[test]
@@ -183,6 +187,24 @@ fn single_packet_replies() {
     assert!(matches!(run(&mut t, &[b"Uptime: 5  Threads: 1".to_vec()])[0], Step::Done(_)));
     let mut t = ReplyTracker::new(ReplyKind::Single, false, false);
     assert_eq!(run(&mut t, &[EOF_AUTOCOMMIT.to_vec()])[0], done(2));
+}
+
+#[test]
+fn multi_result_keeps_the_insert_id_and_reports_warnings() {
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    // INSERT (id 7, more results) ; SELECT with one warning in its EOF.
+    let frames = vec![
+        b"\x00\x01\x07\x0a\x00\x00\x00".to_vec(),
+        vec![1],
+        coldef("a"),
+        EOF_AUTOCOMMIT.to_vec(),
+        b"\xfe\x01\x00\x02\x00".to_vec(),
+    ];
+    let steps = run(&mut t, &frames);
+    assert_eq!(
+        steps[4],
+        Step::Done(ReplyEnd { status: Some(2), error: None, warnings: 1, last_insert_id: 7 })
+    );
 }
 
 #[test]

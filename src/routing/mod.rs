@@ -1,54 +1,185 @@
-//! Pure, synchronous routing: which hostgroup a command goes to, and why.
+//! Pure, synchronous routing: classify SQL, evaluate query rules, decide the hostgroup and why.
 //!
-//! Never mutates a router, never reads the clock: everything it needs comes in as values, so
-//! every decision is reproducible and testable from a table.
+//! Never mutates anything and never reads the clock: everything it needs comes in as values,
+//! so every decision is reproducible and testable from a table.
+
+mod classify;
+mod digest;
+pub mod lexer;
+mod rules;
+pub mod set;
+
+pub use classify::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx, classify};
+pub use digest::{Digest, fnv1a};
+
+use crate::config::Config;
 
 /// What the router knows of the session, passed by value each time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionFacts {
+pub struct SessionFacts<'a> {
+    pub user: &'a str,
+    pub schema: Option<&'a str>,
     pub default_hostgroup: u32,
+    /// Hostgroup of the connection the session is pinned to (transaction, locks, …).
+    pub pinned: Option<u32>,
 }
 
-/// Why a route was chosen; shown by the admin API and logs.
+/// How the chosen hostgroup relates to the replication topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Writer,
+    Reader,
+    /// A hostgroup that is neither the writer nor the reader hostgroup.
+    Other,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Writer => "writer",
+            Target::Reader => "reader",
+            Target::Other => "other",
+        }
+    }
+}
+
+/// Why a route was chosen; shown by `/route`, `rwproxy explain` and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    /// No rule or classification applied: the user's `default_hostgroup`.
+    /// No `[replication]`: the user's `default_hostgroup`.
     DefaultHostgroup,
+    /// The session holds a connection (transaction, lock, temporary table, …).
+    Pinned,
+    HintWriter,
+    HintReader,
+    HintHostgroup,
+    Rule(u32),
+    /// A rule sent something that is not a plain read to the reader hostgroup.
+    RuleOverridden(u32),
+    PlainRead,
+    ReadOnlyTransaction,
+    LockingRead,
+    /// A read whose text needs the primary (the flag's description).
+    NeedsPrimary(&'static str),
+    Write,
+    Ddl,
+    Transaction,
+    SessionState,
+    /// Not recognised: the writer, to be safe.
+    Unsure,
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Reason::DefaultHostgroup => "user's default_hostgroup",
+            Reason::DefaultHostgroup => "no [replication] section: the user's default_hostgroup".into(),
+            Reason::Pinned => "the session is pinned to its connection".into(),
+            Reason::HintWriter => "comment hint rwproxy:writer".into(),
+            Reason::HintReader => "comment hint rwproxy:reader".into(),
+            Reason::HintHostgroup => "comment hint hostgroup=N".into(),
+            Reason::Rule(id) => format!("query rule {id}"),
+            Reason::RuleOverridden(id) => {
+                format!("query rule {id} chose the reader hostgroup for a statement that needs the writer")
+            }
+            Reason::PlainRead => "plain read".into(),
+            Reason::ReadOnlyTransaction => "START TRANSACTION READ ONLY".into(),
+            Reason::LockingRead => "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)".into(),
+            Reason::NeedsPrimary(why) => format!("read that needs the primary: {why}"),
+            Reason::Write => "write".into(),
+            Reason::Ddl => "DDL or administrative statement".into(),
+            Reason::Transaction => "transaction control".into(),
+            Reason::SessionState => "session state change (run on the writer, then tracked)".into(),
+            Reason::Unsure => "not recognised: writer to be safe".into(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub hostgroup: u32,
+    pub target: Target,
     pub reason: Reason,
+    /// A rule's `error_msg`: answer with this error instead of running the statement.
+    pub error: Option<String>,
 }
 
-/// Decides where a statement runs. Read/write splitting plugs in here: the SQL text is
-/// accepted already so callers do not change when classification arrives.
-pub fn route(_sql: &[u8], facts: &SessionFacts) -> Route {
-    Route { hostgroup: facts.default_hostgroup, reason: Reason::DefaultHostgroup }
+/// Decides where a statement runs: pin > comment hint > query rules > default split.
+pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Config) -> Route {
+    let target = |hg: u32| match config.replication {
+        Some(r) if r.writer_hostgroup == hg => Target::Writer,
+        Some(r) if r.reader_hostgroup == hg => Target::Reader,
+        _ => Target::Other,
+    };
+    let mk =
+        |hostgroup: u32, reason: Reason| Route { hostgroup, target: target(hostgroup), reason, error: None };
+    if let Some(hg) = facts.pinned {
+        return mk(hg, Reason::Pinned);
+    }
+    let (writer, reader) = match config.replication {
+        Some(r) => (r.writer_hostgroup, r.reader_hostgroup),
+        None => (facts.default_hostgroup, facts.default_hostgroup),
+    };
+    if let Some(hg) = stmt.hint.hostgroup {
+        return mk(hg, Reason::HintHostgroup);
+    }
+    match stmt.hint.target {
+        Some(HintTarget::Writer) => return mk(writer, Reason::HintWriter),
+        Some(HintTarget::Reader) => return mk(reader, Reason::HintReader),
+        None => {}
+    }
+    match rules::evaluate(&config.query_rules, stmt, sql, facts) {
+        rules::Outcome::Error(id, msg) => {
+            return Route { error: Some(msg), ..mk(facts.default_hostgroup, Reason::Rule(id)) };
+        }
+        rules::Outcome::Hostgroup(id, hg) if hg == reader && hg != writer && !stmt.is_plain_read() => {
+            return mk(writer, Reason::RuleOverridden(id));
+        }
+        rules::Outcome::Hostgroup(id, hg) => return mk(hg, Reason::Rule(id)),
+        rules::Outcome::NoMatch => {}
+    }
+    if config.replication.is_none() {
+        return mk(facts.default_hostgroup, Reason::DefaultHostgroup);
+    }
+    let reason = default_reason(stmt, config.routing.read_only_transactions_to_reader);
+    let hostgroup =
+        if matches!(reason, Reason::PlainRead | Reason::ReadOnlyTransaction) { reader } else { writer };
+    mk(hostgroup, reason)
+}
+
+fn default_reason(stmt: &Statement, ro_tx_to_reader: bool) -> Reason {
+    match stmt.kind {
+        Kind::Read | Kind::Show if stmt.is_plain_read() => Reason::PlainRead,
+        Kind::Read | Kind::Show => Reason::NeedsPrimary(primary_flag(stmt.flags)),
+        Kind::LockingRead => Reason::LockingRead,
+        Kind::Transaction(Tx::BeginReadOnly) if ro_tx_to_reader => Reason::ReadOnlyTransaction,
+        Kind::Transaction(_) => Reason::Transaction,
+        Kind::SessionSet | Kind::Use => Reason::SessionState,
+        Kind::Write => Reason::Write,
+        Kind::Ddl => Reason::Ddl,
+        Kind::Other | Kind::Empty => Reason::Unsure,
+    }
+}
+
+fn primary_flag(f: Flags) -> &'static str {
+    const NAMES: [(u32, &str); 15] = [
+        (Flags::FOR_UPDATE | Flags::FOR_SHARE, "locking read in a multi-statement"),
+        (Flags::INTO, "SELECT … INTO"),
+        (Flags::USER_VAR_ASSIGN, "assigns a user variable"),
+        (Flags::GET_LOCK, "GET_LOCK()"),
+        (Flags::RELEASE_LOCK, "RELEASE_LOCK()"),
+        (Flags::RELEASE_ALL_LOCKS, "RELEASE_ALL_LOCKS()"),
+        (Flags::LOCK_QUERY, "IS_USED_LOCK()/IS_FREE_LOCK()"),
+        (Flags::LAST_INSERT_ID, "LAST_INSERT_ID()"),
+        (Flags::CALC_FOUND_ROWS, "SQL_CALC_FOUND_ROWS"),
+        (Flags::FOUND_ROWS, "FOUND_ROWS()"),
+        (Flags::SEQUENCE, "sequence function"),
+        (Flags::SESSION_INFO, "reads the previous statement's outcome"),
+        (Flags::SIDE_EFFECT, "function with side effects or primary state"),
+        (Flags::NOT_ALL_READS | Flags::STATE_IN_MULTI, "multi-statement with more than reads"),
+        (Flags::PRIMARY_ONLY, "primary-only information"),
+    ];
+    NAMES.iter().find(|(bit, _)| f.has(*bit)).map_or("unknown", |(_, n)| n)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_statement_goes_to_the_default_hostgroup_for_now() {
-        let facts = SessionFacts { default_hostgroup: 3 };
-        for sql in ["SELECT 1", "INSERT INTO t VALUES (1)", "", "garbage \u{0}"] {
-            assert_eq!(
-                route(sql.as_bytes(), &facts),
-                Route { hostgroup: 3, reason: Reason::DefaultHostgroup },
-                "{sql}"
-            );
-        }
-    }
-}
+mod tests;

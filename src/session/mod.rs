@@ -1,11 +1,16 @@
 //! One client connection: handshake, command loop, backend link, reply relay.
 
 mod auth;
+mod change_user;
 mod commands;
 mod limits;
+mod pins;
+mod prepared;
 mod relay;
+mod state;
 mod sync;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,13 +19,14 @@ use arc_swap::{ArcSwap, Guard};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use crate::backend::BackendConnector;
+use crate::backend::{BackendConnector, SessionVars};
 use crate::config::Config;
 use crate::pool::{Pooled, Pools};
 use crate::protocol::reply::{err_packet, err_packet_pre_handshake, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
 pub use auth::Login;
 pub use limits::{Limits, Slot};
+pub use pins::{PinReason, Pins};
 pub use relay::{RelayError, relay_reply};
 
 /// What every session shares: config, pools, limits. Built once by `server::run`.
@@ -73,6 +79,12 @@ pub struct Session<S> {
     backend: Option<Backend>,
     status: u16,
     _slot: Slot,
+    /// Session state the client set, replayed on every borrowed connection.
+    vars: SessionVars,
+    pins: Pins,
+    multi_statements: bool,
+    stmts: HashMap<u32, prepared::ClientStmt>,
+    next_stmt_id: u32,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -137,7 +149,13 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         backend: None,
         status: status::AUTOCOMMIT,
         _slot: slot,
+        vars: SessionVars::default(),
+        pins: Pins::default(),
+        multi_statements: false,
+        stmts: HashMap::new(),
+        next_stmt_id: 1,
     };
+    session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;
     Ok(session)
 }
@@ -167,7 +185,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
-        self.client.write_packet(seq, &ok_packet(0, 0, self.status, 0)).await?;
+        // Only flags that describe the session; per-reply flags (cursor, last row) do not carry.
+        let persistent = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
+        self.client.write_packet(seq, &ok_packet(0, 0, self.status & persistent, 0)).await?;
         Ok(())
     }
 }

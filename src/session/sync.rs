@@ -1,16 +1,24 @@
 //! The session's link to a backend: checkout for a route, bring the connection to the
-//! session's state (schema), hand it back.
+//! session's state (reset, multi-statement mode, schema, one combined SET), hand it back.
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::state::plan;
 use super::{Backend, Session, SessionError};
-use crate::backend::{ConnKey, Schema};
+use crate::backend::{BackendConn, ConnKey, Schema};
+use crate::pool::PoolError;
 use crate::protocol::reply::err_packet;
 use crate::protocol::{caps, errcode};
+use crate::routing::{Route, Target};
 
 /// Why no backend could be had; carries the ERR payload to send the client.
 pub struct Unavailable(pub Bytes);
+
+fn proxy_err(msg: String) -> Unavailable {
+    let (code, state) = errcode::PROXY_BACKEND;
+    Unavailable(err_packet(code, state, &format!("rwproxy: {msg}")).into())
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn conn_key(&self) -> ConnKey {
@@ -21,65 +29,126 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// The backend for `hostgroup`, checked out and synced if the session holds none.
-    pub(super) async fn acquire(&mut self, hostgroup: u32) -> Result<(), Unavailable> {
-        let held = self.backend.as_ref().is_some_and(|b| b.server().hostgroup == hostgroup);
-        if !held {
-            self.release_backend();
-            let want = self.login.database.clone();
-            let accept = move |c: &crate::backend::BackendConn| match &want {
-                Some(_) => true,
-                None => c.schema == Schema::Known(None),
-            };
-            let key = self.conn_key();
-            let mut pooled = self.ctx.pools.checkout(hostgroup, &key, &accept).await.map_err(|e| {
-                tracing::warn!(id = self.id, hostgroup, "checkout failed: {e}");
-                let (code, state) = errcode::PROXY_BACKEND;
-                Unavailable(err_packet(code, state, &format!("rwproxy: {e}")).into())
-            })?;
-            self.sync_state(&mut pooled).await?;
-            self.backend = Some(pooled);
+    /// Makes sure the session holds a connection for `route`, synced to its state. A held
+    /// (pinned) connection is used as it is. A reader hostgroup that cannot serve falls back
+    /// to the writer.
+    pub(super) async fn acquire(&mut self, route: &Route, need_insert_id: bool) -> Result<(), Unavailable> {
+        if let Some(held) = self.backend.as_mut() {
+            if need_insert_id && held.conn().applied.last_insert_id != self.vars.last_insert_id {
+                let id = self.vars.last_insert_id;
+                Self::run_sync_sql(held.conn(), &format!("SET last_insert_id = {id}")).await?;
+                held.conn().applied.last_insert_id = id;
+            }
+            return Ok(());
+        }
+        let mut pooled = match self.checkout(route.hostgroup).await {
+            Ok(p) => p,
+            Err(e) if route.target == Target::Reader && reader_unusable(&e) => {
+                let writer = self.ctx.config().replication.map(|r| r.writer_hostgroup);
+                let Some(writer) = writer else { return Err(proxy_err(e.to_string())) };
+                tracing::debug!(id = self.id, "reader hostgroup unavailable ({e}); using the writer");
+                self.checkout(writer).await.map_err(|e| proxy_err(e.to_string()))?
+            }
+            Err(e) => {
+                tracing::warn!(id = self.id, hostgroup = route.hostgroup, "checkout failed: {e}");
+                return Err(proxy_err(e.to_string()));
+            }
+        };
+        self.sync_state(pooled.conn(), need_insert_id).await?;
+        self.backend = Some(pooled);
+        Ok(())
+    }
+
+    async fn checkout(&self, hostgroup: u32) -> Result<Backend, PoolError<crate::backend::BackendError>> {
+        let key = self.conn_key();
+        let want_schema = Schema::Known(self.login.database.clone());
+        let (vars, multi) = (&self.vars, self.multi_statements);
+        let prefer = |c: &BackendConn| {
+            !c.dirty
+                && c.schema == want_schema
+                && c.multi_statements == multi
+                && c.applied.same_settings(vars)
+        };
+        let no_schema = self.login.database.is_none();
+        let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
+        self.ctx.pools.checkout(hostgroup, &key, &prefer, &accept).await
+    }
+
+    /// Brings a freshly checked-out connection to the session's state.
+    async fn sync_state(&self, conn: &mut BackendConn, need_insert_id: bool) -> Result<(), Unavailable> {
+        let (reset, _) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
+        if reset || conn.dirty {
+            conn.reset().await.map_err(|e| proxy_err(e.to_string()))?;
+        }
+        if conn.multi_statements != self.multi_statements {
+            let r = conn
+                .set_multi_statements(self.multi_statements)
+                .await
+                .map_err(|e| proxy_err(e.to_string()))?;
+            r.map_err(Unavailable)?;
+        }
+        if let Some(db) = &self.login.database
+            && conn.schema != Schema::Known(Some(db.clone()))
+        {
+            conn.init_db(db).await.map_err(|e| proxy_err(e.to_string()))?.map_err(Unavailable)?;
+        }
+        let (_, set_sql) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
+        if let Some(sql) = set_sql {
+            Self::run_sync_sql(conn, &sql).await?;
+            let last_insert_id =
+                if need_insert_id { self.vars.last_insert_id } else { conn.applied.last_insert_id };
+            conn.applied = self.vars.clone();
+            conn.applied.last_insert_id = last_insert_id;
         }
         Ok(())
     }
 
-    /// Brings a freshly checked-out connection to the session's schema.
-    async fn sync_state(&self, pooled: &mut Backend) -> Result<(), Unavailable> {
-        let Some(db) = &self.login.database else { return Ok(()) };
-        if pooled.conn().schema == Schema::Known(Some(db.clone())) {
-            return Ok(());
-        }
-        match pooled.conn().init_db(db).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err_payload)) => Err(Unavailable(err_payload)),
-            Err(e) => {
-                let (code, state) = errcode::PROXY_BACKEND;
-                Err(Unavailable(err_packet(code, state, &format!("rwproxy: {e}")).into()))
-            }
-        }
+    async fn run_sync_sql(conn: &mut BackendConn, sql: &str) -> Result<(), Unavailable> {
+        conn.query_ok(sql).await.map_err(|e| proxy_err(e.to_string()))?.map_err(Unavailable)
     }
 
-    /// Gives the held backend back to its pool, reset off the request path.
+    /// Gives the held backend back: clean connections straight to the idle list, those with
+    /// state only a reset clears through a reset off the request path.
     pub(super) fn release_backend(&mut self) {
-        if let Some(b) = self.backend.take() {
-            self.ctx.pools.checkin_dirty(b);
+        if let Some(mut b) = self.backend.take() {
+            if self.pins.leaves_dirty_state() {
+                b.conn().dirty = true;
+            }
+            if b.conn().dirty || b.conn().tainted {
+                self.ctx.pools.checkin_dirty(b);
+            } else {
+                self.ctx.pools.checkin(b);
+            }
         }
     }
 
     /// Drops the held backend without reuse (its stream is broken or mid-reply).
     pub(super) fn discard_backend(&mut self) {
         self.backend = None;
+        self.pins.clear();
     }
 
     /// Ends the login: validates the initial schema on a backend, then sends OK.
     pub(super) async fn finish_login(&mut self, seq: u8) -> Result<(), SessionError> {
         if self.login.database.is_some() {
-            let hostgroup = self.login.user.default_hostgroup;
-            if let Err(Unavailable(payload)) = self.acquire(hostgroup).await {
+            let route = self.writer_route();
+            if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
                 self.client.write_packet(seq, &payload).await?;
                 return Err(SessionError::Refused("initial schema or backend unavailable"));
             }
+            self.release_backend();
         }
         self.send_ok(seq).await
     }
+
+    /// A route to the writer (or the user's default hostgroup without replication).
+    pub(super) fn writer_route(&self) -> Route {
+        let hostgroup =
+            self.ctx.config().replication.map_or(self.login.user.default_hostgroup, |r| r.writer_hostgroup);
+        Route { hostgroup, target: Target::Writer, reason: crate::routing::Reason::SessionState, error: None }
+    }
+}
+
+fn reader_unusable(e: &PoolError<crate::backend::BackendError>) -> bool {
+    matches!(e, PoolError::EmptyHostgroup { .. } | PoolError::Unreachable { .. } | PoolError::Timeout { .. })
 }

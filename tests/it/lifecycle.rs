@@ -103,21 +103,22 @@ async fn a_dead_backend_gives_an_error_naming_the_hostgroup_not_a_hang() {
     );
     let proxy = Proxy::start(&cfg).await;
     let start = Instant::now();
-    // Login succeeds without a backend; the first statement (mysql_async runs one while
-    // connecting) gets the error.
+    // Login succeeds without a backend; a write gets the error, reads still go to replicas.
     let mut r = raw::connect(proxy.port(), APP_USER, APP_PASSWORD, None, 0).await.unwrap();
-    let reply = r.query("SELECT 1").await;
+    let reply = r.query("DO 1").await;
     let (code, msg) = parse_err(&reply[0]).unwrap();
     assert_eq!(code, 9001);
     assert!(msg.contains("hostgroup 0"), "{msg}");
-    let e = mysql_async::Conn::new(mysql_async::Opts::from(crate::support::opts(
+    assert_eq!(r.query("SELECT 1").await.len(), 5, "reads are served by the replicas");
+    let mut c = mysql_async::Conn::new(mysql_async::Opts::from(crate::support::opts(
         proxy.port(),
         APP_USER,
         APP_PASSWORD,
         None,
     )))
     .await
-    .unwrap_err();
+    .unwrap();
+    let e = c.query_drop("SELECT 1 FOR UPDATE").await.unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("hostgroup 0"), "{msg}");
     assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 9001), "{e}");

@@ -1,0 +1,281 @@
+//! A single-pass SQL tokenizer over bytes: skips whitespace and comments, honours executable
+//! comments (`/*! … */`, `/*M! … */`), quotes, backticks and escapes. Never allocates.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tok {
+    /// Identifier or keyword.
+    Word,
+    /// `` `quoted identifier` ``
+    Ident,
+    /// `'string'`, `"string"`, `x'..'`, `b'..'`, `N'..'`
+    Str,
+    Number,
+    /// `@var`, `@'var'`
+    UserVar,
+    /// `@@var`, `@@session.var`
+    SysVar,
+    /// `?`
+    Param,
+    /// `:=`
+    Assign,
+    /// Any other single character (`;`, `(`, `)`, `,`, `=`, `.`, `*` …).
+    Punct(u8),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub kind: Tok,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A comment's text (without markers), reported so hints can be read from it.
+pub type CommentSink<'s> = &'s mut dyn FnMut(&[u8]);
+
+#[derive(Clone)]
+pub struct Lexer<'a> {
+    sql: &'a [u8],
+    pos: usize,
+    exec_depth: u8,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(sql: &'a [u8]) -> Self {
+        Lexer { sql, pos: 0, exec_depth: 0 }
+    }
+
+    pub fn text(&self, t: &Token) -> &'a [u8] {
+        &self.sql[t.start..t.end]
+    }
+
+    /// The next token; comment bodies go to `comments`.
+    pub fn next_token(&mut self, comments: CommentSink<'_>) -> Option<Token> {
+        self.skip_space_and_comments(comments);
+        let s = self.sql;
+        let start = self.pos;
+        let &c = s.get(start)?;
+        let kind = match c {
+            b'\'' | b'"' => {
+                self.pos = skip_quoted(s, start, c);
+                Tok::Str
+            }
+            b'`' => {
+                self.pos = skip_quoted(s, start, b'`');
+                Tok::Ident
+            }
+            b'@' if s.get(start + 1) == Some(&b'@') => {
+                self.pos = word_end(s, start + 2, true);
+                Tok::SysVar
+            }
+            b'@' => {
+                self.pos = match s.get(start + 1) {
+                    Some(&q @ (b'\'' | b'"' | b'`')) => skip_quoted(s, start + 1, q),
+                    _ => word_end(s, start + 1, true),
+                };
+                Tok::UserVar
+            }
+            b'?' => {
+                self.pos += 1;
+                Tok::Param
+            }
+            b':' if s.get(start + 1) == Some(&b'=') => {
+                self.pos += 2;
+                Tok::Assign
+            }
+            b'0'..=b'9' => {
+                self.pos = number_end(s, start);
+                Tok::Number
+            }
+            b'.' if s.get(start + 1).is_some_and(u8::is_ascii_digit) => {
+                self.pos = number_end(s, start + 1);
+                Tok::Number
+            }
+            c if is_word_byte(c) => self.word_or_prefixed_string(start),
+            _ => {
+                self.pos += 1;
+                Tok::Punct(c)
+            }
+        };
+        Some(Token { kind, start, end: self.pos })
+    }
+
+    fn word_or_prefixed_string(&mut self, start: usize) -> Tok {
+        let s = self.sql;
+        // x'..', b'..', n'..', _charset'..' are string literals.
+        let end = word_end(s, start, false);
+        if s.get(end) == Some(&b'\'') {
+            let w = &s[start..end];
+            if w.len() == 1 && matches!(w[0] | 0x20, b'x' | b'b' | b'n') || w.first() == Some(&b'_') {
+                self.pos = skip_quoted(s, end, b'\'');
+                return Tok::Str;
+            }
+        }
+        self.pos = end;
+        Tok::Word
+    }
+
+    fn skip_space_and_comments(&mut self, comments: CommentSink<'_>) {
+        let s = self.sql;
+        loop {
+            while self.pos < s.len() && s[self.pos].is_ascii_whitespace() {
+                self.pos += 1;
+            }
+            let rest = &s[self.pos..];
+            if rest.starts_with(b"/*!") || rest.starts_with(b"/*M!") {
+                self.pos += if rest[2] == b'!' { 3 } else { 4 };
+                while self.pos < s.len() && s[self.pos].is_ascii_digit() {
+                    self.pos += 1;
+                }
+                self.exec_depth = self.exec_depth.saturating_add(1);
+            } else if rest.starts_with(b"*/") && self.exec_depth > 0 {
+                self.pos += 2;
+                self.exec_depth -= 1;
+            } else if rest.starts_with(b"/*") {
+                let body_end = find(s, self.pos + 2, b"*/").unwrap_or(s.len());
+                comments(&s[self.pos + 2..body_end]);
+                self.pos = (body_end + 2).min(s.len());
+            } else if rest.starts_with(b"#")
+                || (rest.starts_with(b"--")
+                    && rest.get(2).is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()))
+            {
+                let body_start = self.pos + if rest[0] == b'#' { 1 } else { 2 };
+                let end = s[self.pos..].iter().position(|&c| c == b'\n').map_or(s.len(), |i| self.pos + i);
+                comments(&s[body_start..end]);
+                self.pos = end;
+            } else {
+                return;
+            }
+        }
+    }
+}
+
+pub fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+fn word_end(s: &[u8], mut i: usize, dotted: bool) -> usize {
+    while i < s.len() && (is_word_byte(s[i]) || (dotted && s[i] == b'.')) {
+        i += 1;
+    }
+    i
+}
+
+fn number_end(s: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if s[start..].len() > 1 && s[start] == b'0' && matches!(s[start + 1], b'x' | b'X' | b'b' | b'B') {
+        return word_end(s, start + 2, false);
+    }
+    while i < s.len() && (s[i].is_ascii_digit() || s[i] == b'.') {
+        i += 1;
+    }
+    if i < s.len() && matches!(s[i], b'e' | b'E') {
+        let mut j = i + 1;
+        if j < s.len() && matches!(s[j], b'+' | b'-') {
+            j += 1;
+        }
+        if j < s.len() && s[j].is_ascii_digit() {
+            i = j;
+            while i < s.len() && s[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    // 123abc is an identifier in MySQL.
+    if i < s.len() && is_word_byte(s[i]) { word_end(s, i, false) } else { i }
+}
+
+/// End of a quoted token starting at `start` (the quote); `\` escapes and doubled quotes.
+fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
+    let mut i = start + 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' if q != b'`' => i += 2,
+            c if c == q => {
+                if s.get(i + 1) == Some(&q) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    s.len()
+}
+
+fn find(s: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    s.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(sql: &str) -> Vec<(Tok, String)> {
+        let mut l = Lexer::new(sql.as_bytes());
+        let mut out = Vec::new();
+        while let Some(t) = l.next_token(&mut |_| {}) {
+            out.push((t.kind, String::from_utf8_lossy(l.text(&t)).into_owned()));
+        }
+        out
+    }
+
+    #[test]
+    fn tokens_of_a_typical_query() {
+        let k = kinds("SELECT `a`, 'it''s', \"q\\\"\", 1.5e3, @x := @@session.sql_mode FROM t WHERE id = ?;");
+        let expect = [
+            (Tok::Word, "SELECT"),
+            (Tok::Ident, "`a`"),
+            (Tok::Punct(b','), ","),
+            (Tok::Str, "'it''s'"),
+            (Tok::Punct(b','), ","),
+            (Tok::Str, "\"q\\\"\""),
+            (Tok::Punct(b','), ","),
+            (Tok::Number, "1.5e3"),
+            (Tok::Punct(b','), ","),
+            (Tok::UserVar, "@x"),
+            (Tok::Assign, ":="),
+            (Tok::SysVar, "@@session.sql_mode"),
+        ];
+        for (i, (kind, text)) in expect.iter().enumerate() {
+            assert_eq!((k[i].0, k[i].1.as_str()), (*kind, *text), "token {i}");
+        }
+        assert_eq!(k.last().unwrap().0, Tok::Punct(b';'));
+    }
+
+    #[test]
+    fn comments_are_skipped_and_reported() {
+        let mut seen = Vec::new();
+        let sql = b"/* rwproxy:reader */ SELECT -- trailing\n 1 # hash\n /* x */";
+        let mut l = Lexer::new(sql);
+        let mut toks = Vec::new();
+        while let Some(t) = l.next_token(&mut |c| seen.push(String::from_utf8_lossy(c).into_owned())) {
+            toks.push(String::from_utf8_lossy(l.text(&t)).into_owned());
+        }
+        assert_eq!(toks, ["SELECT", "1"]);
+        assert_eq!(seen, [" rwproxy:reader ", " trailing", " hash", " x "]);
+    }
+
+    #[test]
+    fn executable_comments_are_code() {
+        let k = kinds("/*!40101 SET NAMES utf8 */; /*M!100100 SELECT 1 */ /*!SELECT*/ 2");
+        let words: Vec<&str> = k.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(words, ["SET", "NAMES", "utf8", ";", "SELECT", "1", "SELECT", "2"]);
+    }
+
+    #[test]
+    fn prefixed_strings_and_odd_numbers() {
+        let k = kinds("x'0aff' b'01' N'abc' _utf8mb4'x' 0x1F 123abc .5 -- c");
+        let ks: Vec<Tok> = k.iter().map(|(k, _)| *k).collect();
+        assert_eq!(ks, [Tok::Str, Tok::Str, Tok::Str, Tok::Str, Tok::Number, Tok::Number, Tok::Number]);
+        assert_eq!(k[5].1, "123abc");
+    }
+
+    #[test]
+    fn unterminated_things_end_at_input_end() {
+        for sql in ["'abc", "`abc", "/* abc", "/*! SELECT", "@'x", "x'ab", "\"\\"] {
+            let _ = kinds(sql);
+        }
+        assert_eq!(kinds("--x").len(), 3, "-- without a space is two minus signs and a word");
+    }
+}

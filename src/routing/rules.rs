@@ -1,0 +1,77 @@
+//! ProxySQL query-rule evaluation: `rule_id` order, `flagIN`/`flagOUT` chains, `apply`.
+
+use super::SessionFacts;
+use super::classify::Statement;
+use super::lexer::{Lexer, Tok};
+use crate::config::QueryRule;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    NoMatch,
+    /// (rule id, destination hostgroup) of the last matching rule that set one.
+    Hostgroup(u32, u32),
+    /// (rule id, error_msg)
+    Error(u32, String),
+}
+
+pub fn evaluate(rules: &[QueryRule], stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>) -> Outcome {
+    if rules.is_empty() {
+        return Outcome::NoMatch;
+    }
+    let text = String::from_utf8_lossy(trimmed(sql));
+    let mut flag = 0i64;
+    let mut dest = None;
+    for rule in rules {
+        if rule.flag_in != flag
+            || rule.username.as_deref().is_some_and(|u| u != facts.user)
+            || rule.schemaname.as_deref().is_some_and(|s| Some(s) != facts.schema)
+            || rule.match_digest.as_ref().is_some_and(|re| !re.is_match(&stmt.digest.text))
+            || rule.match_pattern.as_ref().is_some_and(|re| re.is_match(&text) == rule.negate_match_pattern)
+        {
+            continue;
+        }
+        if let Some(msg) = &rule.error_msg {
+            return Outcome::Error(rule.rule_id, msg.clone());
+        }
+        if let Some(f) = rule.flag_out {
+            flag = f;
+        }
+        if let Some(hg) = rule.destination_hostgroup {
+            dest = Some((rule.rule_id, hg));
+        }
+        if rule.apply {
+            break;
+        }
+    }
+    dest.map_or(Outcome::NoMatch, |(id, hg)| Outcome::Hostgroup(id, hg))
+}
+
+/// The statement without leading/trailing whitespace, comments and `;`, so `^…$` patterns
+/// written for ProxySQL match however the client formatted the query.
+fn trimmed(sql: &[u8]) -> &[u8] {
+    let mut lexer = Lexer::new(sql);
+    let (mut start, mut end) = (None, 0);
+    while let Some(t) = lexer.next_token(&mut |_| {}) {
+        start.get_or_insert(t.start);
+        if t.kind != Tok::Punct(b';') {
+            end = t.end;
+        }
+    }
+    match start {
+        Some(s) if s < end => &sql[s..end],
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trimming() {
+        assert_eq!(trimmed(b"  /* c */ SELECT 1 FOR UPDATE ; -- x\n"), b"SELECT 1 FOR UPDATE");
+        assert_eq!(trimmed(b"SELECT 1 /* trailing */\n\n"), b"SELECT 1");
+        assert_eq!(trimmed(b"SELECT '/* not a comment */'"), b"SELECT '/* not a comment */'");
+        assert_eq!(trimmed(b"  "), b"");
+    }
+}

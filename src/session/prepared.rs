@@ -1,0 +1,275 @@
+//! Prepared statements under multiplexing: client ids map to SQL; each backend connection
+//! prepares a statement lazily the first time it runs it; parameter types are re-sent to a
+//! backend statement that has not seen them; long data and cursors pin the connection.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::sync::Unavailable;
+use super::{Session, SessionError};
+use crate::protocol::packet::encode;
+use crate::protocol::{Packet, ReplyKind, status};
+use crate::routing::{Flags, Statement, classify};
+
+/// A statement as the client knows it.
+#[derive(Debug, Clone)]
+pub struct ClientStmt {
+    pub sql: Vec<u8>,
+    pub stmt: Statement,
+    pub params: u16,
+    /// Parameter types from the client's last execute that sent them.
+    pub types: Option<Vec<u8>>,
+}
+
+const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+const NO_CURSOR: (u16, &str) = (1421, "HY000");
+
+/// Execute payload layout: where the bound-types flag and the types are.
+struct ExecLayout {
+    flags: u8,
+    bound_at: Option<usize>,
+}
+
+fn exec_layout(payload: &[u8], params: u16) -> Option<ExecLayout> {
+    let flags = *payload.get(5)?;
+    if params == 0 {
+        return Some(ExecLayout { flags, bound_at: None });
+    }
+    let at = 10 + usize::from(params).div_ceil(8);
+    payload.get(at)?;
+    Some(ExecLayout { flags, bound_at: Some(at) })
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    async fn unknown_stmt(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
+        let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
+        self.send_err(1, UNKNOWN_STMT, &msg).await
+    }
+
+    /// Prepares on the routed connection (cached per connection) and answers with the
+    /// session's own statement id.
+    pub(super) async fn stmt_prepare(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
+        let stmt = classify(sql);
+        let route = self.route(&stmt, sql);
+        if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
+            self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
+            return Ok(());
+        }
+        let Some(b) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
+        let prepared = match b.conn().prepare_cached(sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.discard_backend();
+                let msg = format!("rwproxy: lost connection to backend during prepare: {e}");
+                return self.send_err(1, (2013, "HY000"), &msg).await;
+            }
+        };
+        let reply = match prepared {
+            Ok(_) => b.conn().prepared.get(sql).map(|s| s.reply.clone()).unwrap_or_default(),
+            Err(err) => {
+                self.client.write_packet(1, &err).await?;
+                self.finish_statement();
+                return Ok(());
+            }
+        };
+        let id = self.next_stmt_id;
+        self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
+        let params = reply[0].get(7..9).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        let mut out = Vec::new();
+        let mut seq = 1u8;
+        for (i, payload) in reply.iter().enumerate() {
+            if i == 0 {
+                let mut first = payload.clone();
+                first[1..5].copy_from_slice(&id.to_le_bytes());
+                seq = encode(&mut out, seq, &first);
+            } else {
+                seq = encode(&mut out, seq, payload);
+            }
+        }
+        self.client.write_raw(&out).await?;
+        self.stmts.insert(id, ClientStmt { sql: sql.to_vec(), stmt, params, types: None });
+        self.finish_statement();
+        Ok(())
+    }
+
+    /// Makes sure the held connection has the statement; returns its backend id.
+    async fn backend_stmt(&mut self, client_id: u32) -> Result<Result<u32, ()>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(())) };
+        let sql = cs.sql.clone();
+        let Some(b) = self.backend.as_mut() else { return Ok(Err(())) };
+        match b.conn().prepare_cached(&sql).await {
+            Ok(Ok(id)) => Ok(Ok(id)),
+            Ok(Err(err)) => {
+                self.client.write_packet(1, &err).await?;
+                Ok(Err(()))
+            }
+            Err(e) => {
+                self.discard_backend();
+                let msg = format!("rwproxy: lost connection to backend: {e}");
+                self.send_err(1, (2013, "HY000"), &msg).await?;
+                Ok(Err(()))
+            }
+        }
+    }
+
+    /// Acquires the statement's route and its backend id, answering the client on failure.
+    async fn stmt_backend(&mut self, client_id: u32, packet: &Packet) -> Result<Option<u32>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(None) };
+        let (stmt, sql) = (cs.stmt.clone(), cs.sql.clone());
+        let route = self.route(&stmt, &sql);
+        if let Err(Unavailable(payload)) = self.acquire(&route, stmt.flags.has(Flags::LAST_INSERT_ID)).await {
+            self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
+            return Ok(None);
+        }
+        Ok(self.backend_stmt(client_id).await?.ok())
+    }
+
+    pub(super) async fn stmt_execute(&mut self, client_id: u32, packet: &Packet) -> Result<(), SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else {
+            return self.unknown_stmt(client_id, "mysqld_stmt_execute").await;
+        };
+        let (stmt, params, sql) = (cs.stmt.clone(), cs.params, cs.sql.clone());
+        let Some(layout) = exec_layout(packet.payload(), params) else {
+            return self.send_err(1, (1210, "HY000"), "Incorrect arguments to mysqld_stmt_execute").await;
+        };
+        let Some(backend_id) = self.stmt_backend(client_id, packet).await? else {
+            self.finish_statement();
+            return Ok(());
+        };
+        let payload = self.rewrite_execute(client_id, backend_id, &sql, packet.payload(), &layout);
+        let mut raw = Vec::with_capacity(payload.len() + 8);
+        encode(&mut raw, 0, &payload);
+        let route = self.route(&stmt, &sql);
+        let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
+        let end =
+            self.forward_bytes(&route, need_id, &raw, packet.last_seq, ReplyKind::ResultSets, true).await?;
+        self.pins.long_data.retain(|&i| i != client_id);
+        if let Some(end) = end {
+            self.note_insert_id(&end);
+            self.pins.after_statement(&stmt, &end);
+            let cursor =
+                layout.flags & 0x07 != 0 && end.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
+            if cursor && !self.pins.cursors.contains(&client_id) {
+                self.pins.cursors.push(client_id);
+            }
+        }
+        self.finish_statement();
+        Ok(())
+    }
+
+    /// The execute payload for the backend: its statement id, and parameter types injected
+    /// when the client relies on types the backend statement never received.
+    fn rewrite_execute(
+        &mut self,
+        client_id: u32,
+        backend_id: u32,
+        sql: &[u8],
+        payload: &[u8],
+        layout: &ExecLayout,
+    ) -> Vec<u8> {
+        let mut out = payload.to_vec();
+        out[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let Some(at) = layout.bound_at else { return out };
+        let params = self.stmts.get(&client_id).map_or(0, |c| usize::from(c.params));
+        let bstmt = self.backend.as_mut().and_then(|b| b.conn().prepared.get_mut(sql).map(|s| &mut s.types));
+        let Some(backend_types) = bstmt else { return out };
+        if payload[at] == 1 {
+            let types = payload.get(at + 1..at + 1 + 2 * params).map(<[u8]>::to_vec);
+            *backend_types = types.clone();
+            if let Some(cs) = self.stmts.get_mut(&client_id) {
+                cs.types = types;
+            }
+        } else if let Some(types) = self.stmts.get(&client_id).and_then(|c| c.types.clone())
+            && backend_types.as_ref() != Some(&types)
+        {
+            out[at] = 1;
+            out.splice(at + 1..at + 1, types.iter().copied());
+            *backend_types = Some(types);
+        }
+        out
+    }
+
+    pub(super) async fn stmt_long_data(
+        &mut self,
+        client_id: u32,
+        packet: &Packet,
+    ) -> Result<(), SessionError> {
+        if !self.stmts.contains_key(&client_id) {
+            return Ok(()); // no reply exists for this command; execute will report the error
+        }
+        let Some(backend_id) = self.stmt_backend(client_id, packet).await? else { return Ok(()) };
+        let mut payload = packet.payload().to_vec();
+        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let mut raw = Vec::with_capacity(payload.len() + 8);
+        encode(&mut raw, 0, &payload);
+        if let Some(b) = self.backend.as_mut()
+            && b.conn().stream().write_raw(&raw).await.is_err()
+        {
+            self.discard_backend();
+            return Ok(());
+        }
+        if !self.pins.long_data.contains(&client_id) {
+            self.pins.long_data.push(client_id);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn stmt_reset(&mut self, client_id: u32, packet: &Packet) -> Result<(), SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else {
+            return self.unknown_stmt(client_id, "mysqld_stmt_reset").await;
+        };
+        let sql = cs.sql.clone();
+        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql).map(|s| s.id));
+        self.pins.long_data.retain(|&i| i != client_id);
+        self.pins.cursors.retain(|&i| i != client_id);
+        match held_id {
+            Some(backend_id) => {
+                let mut payload = packet.payload().to_vec();
+                payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+                let mut raw = Vec::new();
+                encode(&mut raw, 0, &payload);
+                let route = self.writer_route();
+                self.forward_bytes(&route, false, &raw, packet.last_seq, ReplyKind::Single, false).await?;
+            }
+            None => self.send_ok(1).await?,
+        }
+        self.finish_statement();
+        Ok(())
+    }
+
+    pub(super) fn stmt_close(&mut self, client_id: u32) {
+        let Some(cs) = self.stmts.remove(&client_id) else { return };
+        let open = self.pins.cursors.contains(&client_id) || self.pins.long_data.contains(&client_id);
+        self.pins.long_data.retain(|&i| i != client_id);
+        self.pins.cursors.retain(|&i| i != client_id);
+        if open && let Some(b) = self.backend.as_mut() {
+            // The backend statement stays cached for reuse; its cursor and long data must not.
+            b.conn().prepared.remove(&cs.sql);
+            b.conn().dirty = true;
+        }
+        self.finish_statement();
+    }
+
+    pub(super) async fn stmt_fetch(&mut self, client_id: u32, packet: &Packet) -> Result<(), SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else {
+            return self.unknown_stmt(client_id, "mysqld_stmt_fetch").await;
+        };
+        let sql = cs.sql.clone();
+        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql).map(|s| s.id));
+        let (true, Some(backend_id)) = (self.pins.cursors.contains(&client_id), held_id) else {
+            return self
+                .send_err(1, NO_CURSOR, &format!("The statement ({client_id}) has no open cursor"))
+                .await;
+        };
+        let mut payload = packet.payload().to_vec();
+        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let mut raw = Vec::new();
+        encode(&mut raw, 0, &payload);
+        let route = self.writer_route();
+        let end = self.forward_bytes(&route, false, &raw, packet.last_seq, ReplyKind::Rows, true).await?;
+        if end.is_none_or(|e| e.error.is_some() || e.status.is_some_and(|s| s & status::LAST_ROW_SENT != 0)) {
+            self.pins.cursors.retain(|&i| i != client_id);
+        }
+        self.finish_statement();
+        Ok(())
+    }
+}
