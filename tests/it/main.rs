@@ -6,3 +6,4 @@ mod auth;
 mod cli;
 mod fidelity;
 mod lifecycle;
+mod routing;

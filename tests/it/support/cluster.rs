@@ -240,6 +240,8 @@ fn setup_sql() -> String {
          CREATE USER 'hashed'@'%' IDENTIFIED BY 'secret'; \
          GRANT ALL ON *.* TO 'hashed'@'%'; \
          CREATE USER 'other'@'%' IDENTIFIED BY 'other'; \
+         CREATE USER 'load'@'%' IDENTIFIED BY 'load'; \
+         GRANT ALL ON *.* TO 'load'@'%'; \
          GRANT SELECT ON *.* TO 'other'@'%'; \
          CREATE USER '{MONITOR_USER}'@'%' IDENTIFIED BY '{MONITOR_PASSWORD}'; \
          GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS ON *.* TO '{MONITOR_USER}'@'%'; \

@@ -40,6 +40,7 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
     t += "[[users]]\nusername = \"hashed\"\npassword_hash = \"*14E65567ABDB5135D0CFD9A70B3032C179A49EE7\"\ndefault_hostgroup = 0\n";
     t +=
         "[[users]]\nusername = \"other\"\npassword = \"other\"\ndefault_hostgroup = 1\nmax_connections = 2\n";
+    t += "[[users]]\nusername = \"load\"\npassword = \"load\"\ndefault_hostgroup = 0\n";
     t += &format!("[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\n");
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
     t + extra
