@@ -16,6 +16,7 @@
 //! typed config), `pool` (generic pools), `backend` (one MySQL connection), `session`
 //! (one client connection), `server` (accept loop and shutdown).
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod pool;

@@ -20,6 +20,14 @@ struct Cli {
 enum Command {
     /// Validate a config file: exit 0 when valid, 1 with the key and reason when not.
     CheckConfig { file: PathBuf },
+    /// Print where a statement would be routed (same JSON as the admin API's /route).
+    Explain {
+        /// The SQL statement.
+        sql: String,
+        /// The user whose session is assumed (default: the first configured user).
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Print the mysql_native_password hash of a password read from stdin, for `password_hash`.
     HashPassword,
 }
@@ -42,6 +50,18 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Some(Command::Explain { sql, user }) => {
+            let path = cli.config.context("explain needs --config FILE")?;
+            let config = Config::load(&path)?;
+            let user = user.or_else(|| config.users.first().map(|u| u.username.clone())).unwrap_or_default();
+            match rwproxy::admin::explain(&config, &sql, &user) {
+                Ok(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!(e),
+            }
+        }
         Some(Command::HashPassword) => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
@@ -66,10 +86,10 @@ fn run(config: Config) -> anyhow::Result<()> {
     }
     let runtime = builder.enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.proxy.listen)
+        let listeners = rwproxy::server::Listeners::bind(&config)
             .await
-            .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
-        rwproxy::server::run(config, listener, shutdown_signal()).await;
+            .with_context(|| format!("cannot listen on {} / {}", config.proxy.listen, config.admin.listen))?;
+        rwproxy::server::run(config, listeners, shutdown_signal()).await;
         Ok(())
     })
 }

@@ -12,15 +12,37 @@ use crate::config::{Config, Secret};
 use crate::pool::Pools;
 use crate::session::{self, Context};
 
-/// Serves MySQL clients on `listener` until `shutdown` completes; then stops accepting, lets
-/// running statements finish (up to `proxy.shutdown_timeout`) and returns.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// The sockets `run` serves, bound by the caller (tests bind port 0).
+pub struct Listeners {
+    pub mysql: TcpListener,
+    pub admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses the config names.
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        let mysql = TcpListener::bind(config.proxy.listen).await?;
+        let admin = TcpListener::bind(config.admin.listen).await?;
+        Ok(Listeners { mysql, admin: Some(admin) })
+    }
+}
+
+/// Serves MySQL clients (and the admin API) until `shutdown` completes; then stops
+/// accepting, lets running statements finish (up to `proxy.shutdown_timeout`) and returns.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) {
     let config = Arc::new(config);
     let connector = Arc::new(BackendConnector::new(&config));
     let pools = Pools::new(&config, connector.clone());
     let ctx = Context::new(config.clone(), pools);
     probe_version(&config, &connector).await;
+    let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(admin) = listeners.admin {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(crate::admin::serve(admin, ctx.clone(), async move {
+            let _ = stop.changed().await;
+        }));
+    }
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "rwproxy accepting connections");
     tokio::pin!(shutdown);

@@ -155,6 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// After a command: keep the connection while a pin holds, otherwise give it back.
     pub(super) fn finish_statement(&mut self) {
+        self.publish_pins();
         if !self.pins.any() {
             self.release_backend();
         }

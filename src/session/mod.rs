@@ -8,6 +8,7 @@ mod pins;
 mod prepared;
 mod relay;
 mod state;
+mod stats;
 mod sync;
 
 use std::collections::HashMap;
@@ -28,12 +29,14 @@ pub use auth::Login;
 pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
 pub use relay::{RelayError, relay_reply};
+pub use stats::SessionStats;
 
 /// What every session shares: config, pools, limits. Built once by `server::run`.
 pub struct Context {
     config: ArcSwap<Config>,
     pub pools: Arc<Pools<BackendConnector>>,
     pub limits: Arc<Limits>,
+    pub stats: SessionStats,
     next_id: AtomicU32,
 }
 
@@ -43,6 +46,7 @@ impl Context {
             config: ArcSwap::new(config),
             pools,
             limits: Arc::new(Limits::default()),
+            stats: SessionStats::default(),
             next_id: AtomicU32::new(1),
         })
     }
@@ -85,6 +89,8 @@ pub struct Session<S> {
     multi_statements: bool,
     stmts: HashMap<u32, prepared::ClientStmt>,
     next_stmt_id: u32,
+    /// Pin reasons last published to `Context::stats`.
+    pin_mask: u32,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -110,6 +116,8 @@ where
                 let _sent = session.client.write_packet(1, &err_packet(code, state, msg)).await;
             }
             session.release_backend();
+            session.pins.clear();
+            session.publish_pins();
             r
         }
         Err(e) => Err(e),
@@ -154,6 +162,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         multi_statements: false,
         stmts: HashMap::new(),
         next_stmt_id: 1,
+        pin_mask: 0,
     };
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;
@@ -177,6 +186,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             self.command(cmd, &packet).await?;
         }
+    }
+
+    /// Publishes a change in this session's pin reasons to the shared counters.
+    fn publish_pins(&mut self) {
+        let now = stats::mask(self.pins.reasons());
+        self.ctx.stats.update(self.pin_mask, now);
+        self.pin_mask = now;
     }
 
     async fn send_err(&mut self, seq: u8, (code, state): (u16, &str), msg: &str) -> Result<(), SessionError> {

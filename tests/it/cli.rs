@@ -26,6 +26,7 @@ async fn column_type_info_matches() {
         "CREATE TABLE {t} (vb VARBINARY(16), d DECIMAL(10,3), dt DATETIME(6), s VARCHAR(20) CHARSET utf8mb4); \
          INSERT INTO {t} VALUES (x'00ff', -12.5, '2026-01-02 03:04:05.000006', 'żółw')"
     ));
+    cluster().sync_replicas();
     let out = same_output(proxy.port(), &["--column-type-info", "-t", "-e", &format!("SELECT * FROM {t}")]);
     assert!(out.contains("Decimals:   3") && out.contains("Decimals:   6"), "{out}");
     same_output(proxy.port(), &["--column-type-info", "-t", "-e", "SELECT 1/0; SHOW WARNINGS"]);
@@ -87,6 +88,7 @@ async fn admin_ping_status_and_dump() {
         "CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DATETIME(3)); \
          INSERT INTO {t} SELECT seq, CONCAT('row', seq), '2026-01-01 00:00:00.5' FROM {DATABASE}.seq_1_to_2000"
     ));
+    cluster().sync_replicas();
     let dump = |port: u16| {
         let out = std::process::Command::new(binary(&["mariadb-dump", "mysqldump"]))
             .args([

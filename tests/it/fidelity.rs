@@ -78,6 +78,7 @@ async fn column_metadata_of_varbinary_decimal_datetime() {
     ))
     .await
     .unwrap();
+    cluster().sync_replicas();
     for extra in [0, caps::DEPRECATE_EOF] {
         let (mut p, mut d) = raw_pair(&proxy, extra).await;
         same_bytes(&mut p, &mut d, &format!("SELECT vb, d, dt FROM {t}")).await;
@@ -177,6 +178,8 @@ async fn longblob_over_16_mib_round_trip() {
     // Text protocol over COM_QUERY as well: the statement itself exceeds 16 MiB.
     let hex: String = blob[..(9 << 20)].iter().map(|b| format!("{b:02x}")).collect();
     pc.query_drop(format!("INSERT INTO {t} VALUES (2, x'{hex}')")).await.unwrap();
+    // Reads go to replicas; read-your-writes is not this test's subject.
+    cluster().sync_replicas();
     for c in [&mut pc, &mut dc] {
         let text: Vec<u8> = c.query_first(format!("SELECT b FROM {t} WHERE id = 1")).await.unwrap().unwrap();
         assert!(text == blob, "text protocol blob differs (len {})", text.len());

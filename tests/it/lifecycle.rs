@@ -159,8 +159,11 @@ async fn shutdown_lets_a_running_statement_finish_then_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_appears_in_logs() {
     let port = free_port();
-    let cfg = config_text(cluster(), "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let cfg = config_text(cluster(), "").replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
     let path = std::env::temp_dir().join(format!("rwproxy-logs-{}.toml", std::process::id()));
     std::fs::write(&path, cfg).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))

@@ -246,3 +246,46 @@ async fn two_hundred_clients_share_twenty_connections_per_server() {
     assert!(peak[1] + peak[2] > 0, "the sampler saw the readers in use: {peak:?}");
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_route_explains_and_sessions_show_pins() {
+    let proxy = Proxy::default().await;
+    let (status, v) =
+        proxy.admin_get("/route?sql=SELECT%20*%20FROM%20t%20WHERE%20id%20%3D%205&user=app").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["hostgroup"].as_u64(), v["target"].as_str()), (Some(1), Some("reader")));
+    assert_eq!(v["reason"], "plain read");
+    assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ?");
+    let (_, v) = proxy.admin_get("/route?sql=SELECT+1+FROM+t+LOCK+IN+SHARE+MODE").await;
+    assert_eq!((v["target"].as_str(), v["hostgroup"].as_u64()), (Some("writer"), Some(0)), "{v}");
+    assert_eq!(proxy.admin_get("/route?sql=SELECT+1&user=nobody").await.0, 404);
+    assert_eq!(proxy.admin_get("/route").await.0, 400);
+    assert_eq!(proxy.admin_get("/live").await.0, 200);
+
+    let mut c = connect(proxy.port()).await;
+    c.query_drop("BEGIN").await.unwrap();
+    let (_, v) = proxy.admin_get("/sessions").await;
+    assert_eq!(v["pinned_by_reason"]["transaction"], 1, "{v}");
+    c.query_drop("SET @u = 1").await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    let (_, v) = proxy.admin_get("/sessions").await;
+    assert_eq!(v["pinned_by_reason"]["transaction"], 0, "{v}");
+    assert_eq!(v["pinned_by_reason"]["user_variables"], 1, "{v}");
+    assert_eq!(v["pin_events_total"]["transaction"], 1, "{v}");
+    drop(c);
+    proxy.shutdown().await;
+}
+
+#[test]
+fn explain_cli_prints_the_route() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
+        .args(["explain", "--config", "config/local.toml", "SELECT * FROM t WHERE id = 1 FOR UPDATE"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["target"], "writer");
+    assert_eq!(v["reason"], "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)");
+    assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ? FOR UPDATE");
+}

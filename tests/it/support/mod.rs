@@ -43,11 +43,13 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
     t += "[[users]]\nusername = \"load\"\npassword = \"load\"\ndefault_hostgroup = 0\n";
     t += &format!("[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\n");
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
+    t += "[admin]\nlisten = \"127.0.0.1:0\"\n";
     t + extra
 }
 
 pub struct Proxy {
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -57,12 +59,15 @@ impl Proxy {
     pub async fn start(config_toml: &str) -> Proxy {
         let config = Config::parse(config_toml, "test", &|_| None).expect("test config is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
         let addr = listener.local_addr().expect("proxy addr");
+        let admin_addr = admin.local_addr().expect("admin addr");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(rwproxy::server::run(config, listener, async {
+        let listeners = rwproxy::server::Listeners { mysql: listener, admin: Some(admin) };
+        let task = tokio::spawn(rwproxy::server::run(config, listeners, async {
             let _ = rx.await;
         }));
-        Proxy { addr, stop: Some(tx), task: Some(task) }
+        Proxy { addr, admin: admin_addr, stop: Some(tx), task: Some(task) }
     }
 
     pub async fn default() -> Proxy {
@@ -81,6 +86,19 @@ impl Proxy {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// GET on the admin API; returns (status, JSON body).
+    pub async fn admin_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.admin).await.expect("connect admin");
+        let req = format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
     }
 }
 

@@ -1,0 +1,98 @@
+//! HTTP admin API: route explanation, session and pin counts, liveness and readiness.
+//! Reads snapshots only; never holds a lock the data path needs.
+
+pub mod http;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::routing::{SessionFacts, classify, route};
+use crate::session::{Context, PinReason};
+
+/// Explains where a statement from a fresh autocommit session of `user` would go.
+pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> {
+    let u = config.user(user.as_bytes()).ok_or_else(|| format!("unknown user {user:?}"))?;
+    let facts = SessionFacts {
+        user: &u.username,
+        schema: u.default_schema.as_deref(),
+        default_hostgroup: u.default_hostgroup,
+        pinned: None,
+    };
+    let stmt = classify(sql.as_bytes());
+    let r = route(&stmt, sql.as_bytes(), &facts, config);
+    let mut v = json!({
+        "hostgroup": r.hostgroup,
+        "target": r.target.as_str(),
+        "reason": r.reason.describe(),
+        "digest": stmt.digest.text,
+        "kind": format!("{:?}", stmt.kind),
+    });
+    if let Some(e) = r.error {
+        v["error"] = json!(e);
+    }
+    Ok(v)
+}
+
+/// Serves the admin API until `shutdown` completes.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let Some(req) = http::read_request(&mut stream).await else {
+                        return http::respond(&mut stream, 400, "text/plain", b"bad request\n").await;
+                    };
+                    let (status, body) = handle(&req, &ctx);
+                    let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
+                    http::respond(&mut stream, status, "application/json", &body).await;
+                });
+            }
+            _ = &mut shutdown => return,
+        }
+    }
+}
+
+fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
+    if req.method != "GET" {
+        return (405, json!({"error": "only GET is served here"}));
+    }
+    match req.path.as_str() {
+        "/live" => (200, json!({"live": true})),
+        "/ready" => (200, json!({"ready": true})),
+        "/route" => {
+            let Some(sql) = req.param("sql") else { return (400, json!({"error": "missing ?sql="})) };
+            let config = ctx.config();
+            let user = req
+                .param("user")
+                .map(str::to_string)
+                .or_else(|| config.users.first().map(|u| u.username.clone()));
+            match explain(&config, sql, user.as_deref().unwrap_or_default()) {
+                Ok(v) => (200, v),
+                Err(e) => (404, json!({"error": e})),
+            }
+        }
+        "/sessions" => (200, sessions(ctx)),
+        _ => (404, json!({"error": format!("no such endpoint {:?}", req.path)})),
+    }
+}
+
+fn sessions(ctx: &Context) -> Value {
+    let mut pinned = serde_json::Map::new();
+    let mut events = serde_json::Map::new();
+    for r in PinReason::ALL {
+        pinned.insert(r.as_str().into(), json!(ctx.stats.pinned_now(r)));
+        events.insert(r.as_str().into(), json!(ctx.stats.pin_events(r)));
+    }
+    json!({
+        "connected": ctx.limits.current(),
+        "pinned_by_reason": pinned,
+        "pin_events_total": events,
+    })
+}
