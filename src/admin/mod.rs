@@ -21,6 +21,7 @@ pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> 
         schema: u.default_schema.as_deref(),
         default_hostgroup: u.default_hostgroup,
         pinned: None,
+        recent_write: false,
     };
     let stmt = classify(sql.as_bytes());
     let r = route(&stmt, sql.as_bytes(), &facts, config);

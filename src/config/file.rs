@@ -27,6 +27,8 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct RoutingFile {
     pub read_only_transactions_to_reader: Option<bool>,
+    pub read_consistency: Option<String>,
+    pub session_write_window_ms: Option<u64>,
 }
 
 /// ProxySQL `mysql_query_rules` columns, with ProxySQL's names.

@@ -41,6 +41,18 @@ pub struct Config {
 pub struct RoutingConfig {
     /// `START TRANSACTION READ ONLY` may run on a reader.
     pub read_only_transactions_to_reader: bool,
+    pub read_consistency: ReadConsistency,
+    /// After a write, the session's reads stay on the writer this long.
+    pub session_write_window: Duration,
+}
+
+/// Which reads must see earlier writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Reads may go to any healthy reader.
+    None,
+    /// A session reads its own writes.
+    Session,
 }
 
 /// A ProxySQL-style query rule, regexes compiled once at load.

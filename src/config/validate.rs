@@ -63,8 +63,24 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         }
     };
     let admin = AdminConfig { listen: socket_addr(raw.admin.listen, "127.0.0.1:6080", "admin.listen")? };
+    let read_consistency = match raw.routing.read_consistency.as_deref() {
+        None | Some("session") => ReadConsistency::Session,
+        Some("none") => ReadConsistency::None,
+        Some(other) => {
+            return Err(invalid(
+                "routing.read_consistency",
+                format!("expected \"none\" or \"session\", got {other:?}"),
+            ));
+        }
+    };
     let routing = RoutingConfig {
         read_only_transactions_to_reader: raw.routing.read_only_transactions_to_reader.unwrap_or(true),
+        read_consistency,
+        session_write_window: millis(
+            raw.routing.session_write_window_ms,
+            1_000,
+            "routing.session_write_window_ms",
+        )?,
     };
     let query_rules = super::rules::validate(raw.query_rules, &hostgroups)?;
     Ok(Config { proxy, pool, servers, users, monitor, replication, admin, routing, query_rules })

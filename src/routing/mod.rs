@@ -12,7 +12,7 @@ pub mod set;
 pub use classify::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx, classify};
 pub use digest::{Digest, fnv1a};
 
-use crate::config::Config;
+use crate::config::{Config, ReadConsistency};
 
 /// What the router knows of the session, passed by value each time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct SessionFacts<'a> {
     pub default_hostgroup: u32,
     /// Hostgroup of the connection the session is pinned to (transaction, locks, …).
     pub pinned: Option<u32>,
+    /// The session wrote recently enough that its reads must see the write.
+    pub recent_write: bool,
 }
 
 /// How the chosen hostgroup relates to the replication topology.
@@ -57,6 +59,8 @@ pub enum Reason {
     /// A rule sent something that is not a plain read to the reader hostgroup.
     RuleOverridden(u32),
     PlainRead,
+    /// A read right after the session's own write (read-your-writes).
+    ReadYourWrites,
     ReadOnlyTransaction,
     LockingRead,
     /// A read whose text needs the primary (the flag's description).
@@ -82,6 +86,7 @@ impl Reason {
                 format!("query rule {id} chose the reader hostgroup for a statement that needs the writer")
             }
             Reason::PlainRead => "plain read".into(),
+            Reason::ReadYourWrites => "read after this session's write: writer (read-your-writes)".into(),
             Reason::ReadOnlyTransaction => "START TRANSACTION READ ONLY".into(),
             Reason::LockingRead => "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)".into(),
             Reason::NeedsPrimary(why) => format!("read that needs the primary: {why}"),
@@ -134,6 +139,14 @@ pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Co
         rules::Outcome::Hostgroup(id, hg) if hg == reader && hg != writer && !stmt.is_plain_read() => {
             return mk(writer, Reason::RuleOverridden(id));
         }
+        rules::Outcome::Hostgroup(_, hg)
+            if hg == reader
+                && hg != writer
+                && facts.recent_write
+                && config.routing.read_consistency == ReadConsistency::Session =>
+        {
+            return mk(writer, Reason::ReadYourWrites);
+        }
         rules::Outcome::Hostgroup(id, hg) => return mk(hg, Reason::Rule(id)),
         rules::Outcome::NoMatch => {}
     }
@@ -141,9 +154,14 @@ pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Co
         return mk(facts.default_hostgroup, Reason::DefaultHostgroup);
     }
     let reason = default_reason(stmt, config.routing.read_only_transactions_to_reader);
-    let hostgroup =
-        if matches!(reason, Reason::PlainRead | Reason::ReadOnlyTransaction) { reader } else { writer };
-    mk(hostgroup, reason)
+    let consistent = facts.recent_write
+        && config.routing.read_consistency == ReadConsistency::Session
+        && stmt.hint.consistency != Some(Consistency::None);
+    match reason {
+        Reason::PlainRead | Reason::ReadOnlyTransaction if consistent => mk(writer, Reason::ReadYourWrites),
+        Reason::PlainRead | Reason::ReadOnlyTransaction => mk(reader, reason),
+        _ => mk(writer, reason),
+    }
 }
 
 fn default_reason(stmt: &Statement, ro_tx_to_reader: bool) -> Reason {

@@ -17,7 +17,13 @@ pub(super) fn config(extra: &str) -> Config {
 }
 
 pub(super) fn facts() -> SessionFacts<'static> {
-    SessionFacts { user: "app", schema: Some("shop"), default_hostgroup: 0, pinned: None }
+    SessionFacts {
+        user: "app",
+        schema: Some("shop"),
+        default_hostgroup: 0,
+        pinned: None,
+        recent_write: false,
+    }
 }
 
 pub(super) fn route_of(sql: &str, cfg: &Config) -> Route {

@@ -11,10 +11,12 @@ use crate::backend::{Schema, SessionVars};
 use crate::protocol::{ClientCommand, Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode, status};
 use crate::routing::lexer::{Lexer, Tok};
 use crate::routing::set::parse_set;
-use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, classify};
+use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, Target, classify};
 
 /// Error for a backend lost before the client saw any byte of the reply.
 const LOST_BACKEND: (u16, &str) = (2013, "HY000");
+/// Unknown database, table, column: what a lagging replica says after DDL on the primary.
+const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// ProxySQL answers a rule's `error_msg` with this code.
 const RULE_ERROR: (u16, &str) = (1148, "42000");
 
@@ -84,6 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             schema: self.login.database.as_deref(),
             default_hostgroup: self.login.user.default_hostgroup,
             pinned: self.backend.as_ref().map(|b| b.server().hostgroup),
+            recent_write: self.last_write.is_some_and(|t| t.elapsed() < config.routing.session_write_window),
         };
         routing::route(stmt, sql, &facts, &config)
     }
@@ -98,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(end) = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await? {
             self.track_query(&stmt, sql, &end);
             self.pins.after_statement(&stmt, &end);
+            self.note_write(&stmt);
         }
         self.finish_statement();
         Ok(())
@@ -134,6 +138,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             _ if stmt.flags.has(Flags::CALL) => conn.dirty = true,
             _ => {}
+        }
+    }
+
+    /// Remembers when the session last changed data, for read-your-writes.
+    pub(super) fn note_write(&mut self, stmt: &Statement) {
+        let writes = match stmt.kind {
+            Kind::Write | Kind::Ddl | Kind::Other | Kind::LockingRead => true,
+            Kind::Transaction(tx) => matches!(tx, crate::routing::Tx::Commit | crate::routing::Tx::Xa),
+            Kind::Read | Kind::Show => !stmt.is_plain_read(),
+            Kind::SessionSet | Kind::Use | Kind::Empty => false,
+        };
+        if writes || self.pins.has(super::PinReason::Transaction) {
+            self.last_write = Some(std::time::Instant::now());
         }
     }
 
@@ -183,6 +200,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         kind: ReplyKind,
         binary: bool,
     ) -> Result<Option<ReplyEnd>, SessionError> {
+        // A replica that does not know a table, schema or column yet (replication lag after
+        // DDL) must not answer for the primary: such errors are held and the read retried on
+        // the writer, before any byte reached the client.
+        let may_retry = route.target == Target::Reader && self.backend.is_none();
+        let hold: &[u16] = if may_retry { &SCHEMA_LAG_ERRORS } else { &[] };
         if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
             self.client.write_packet(last_seq.wrapping_add(1), &payload).await?;
             return Ok(None);
@@ -196,7 +218,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(None);
         }
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
-        match relay_reply(backend.conn().stream(), &mut self.client, tracker).await {
+        match relay_reply(backend.conn().stream(), &mut self.client, tracker, hold).await {
             Ok(end) => {
                 if let Some(st) = end.status {
                     self.status = st;
@@ -216,6 +238,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let msg = format!("rwproxy: lost connection to backend {addr} during query: {source}");
                 self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
                 Ok(None)
+            }
+            Err(RelayError::Held(code)) => {
+                tracing::debug!(id = self.id, code, "replica lacks a schema object; retrying on the writer");
+                self.release_backend();
+                let writer = Route { target: Target::Writer, ..self.writer_route() };
+                Box::pin(self.forward_bytes(&writer, need_insert_id, raw, last_seq, kind, binary)).await
             }
         }
     }

@@ -91,6 +91,8 @@ pub struct Session<S> {
     next_stmt_id: u32,
     /// Pin reasons last published to `Context::stats`.
     pin_mask: u32,
+    /// When the session last wrote (read-your-writes window).
+    last_write: Option<std::time::Instant>,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -163,6 +165,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         stmts: HashMap::new(),
         next_stmt_id: 1,
         pin_mask: 0,
+        last_write: None,
     };
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;

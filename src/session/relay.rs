@@ -16,6 +16,9 @@ pub enum RelayError {
     Backend { source: ProtocolError, client_saw_bytes: bool },
     #[error("client: {0}")]
     Client(ProtocolError),
+    /// The reply was a single ERR with one of the held codes; nothing reached the client.
+    #[error("held ERR {0}")]
+    Held(u16),
 }
 
 /// Relays one reply. On `LocalInfile` it pumps the client's file packets to the backend
@@ -24,6 +27,7 @@ pub async fn relay_reply<B, C>(
     backend: &mut PacketStream<B>,
     client: &mut PacketStream<C>,
     mut tracker: ReplyTracker,
+    hold: &[u16],
 ) -> Result<ReplyEnd, RelayError>
 where
     B: AsyncRead + AsyncWrite + Unpin,
@@ -51,6 +55,16 @@ where
             let head_end = pos + 4 + len.min(HEAD_LEN);
             if buf.len() < head_end {
                 break;
+            }
+            if !sent && pos == 0 && !hold.is_empty() && buf[4] == 0xff && len >= 3 {
+                if buf.len() < 4 + len {
+                    break;
+                }
+                let code = u16::from_le_bytes([buf[5], buf[6]]);
+                if hold.contains(&code) {
+                    backend.consume(4 + len);
+                    return Err(RelayError::Held(code));
+                }
             }
             let step = tracker
                 .on_frame(len, &buf[pos + 4..head_end])
@@ -141,10 +155,14 @@ mod tests {
         b_far.write_all(&bytes).await.unwrap();
         let mut backend = PacketStream::new(b_near, 1 << 20);
         let mut client = PacketStream::new(c_near, 1 << 20);
-        let end =
-            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
-                .await
-                .unwrap();
+        let end = relay_reply(
+            &mut backend,
+            &mut client,
+            ReplyTracker::new(ReplyKind::ResultSets, false, false),
+            &[],
+        )
+        .await
+        .unwrap();
         assert_eq!(end.status, Some(2));
         drop(client);
         let mut got = Vec::new();
@@ -173,10 +191,14 @@ mod tests {
             b_far.write_all(&ok).await.unwrap();
             b_far
         });
-        let end =
-            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
-                .await
-                .unwrap();
+        let end = relay_reply(
+            &mut backend,
+            &mut client,
+            ReplyTracker::new(ReplyKind::ResultSets, false, false),
+            &[],
+        )
+        .await
+        .unwrap();
         assert_eq!(end.status, Some(2));
         task.await.unwrap();
     }
@@ -189,10 +211,14 @@ mod tests {
         drop(b_far);
         let mut backend = PacketStream::new(b_near, 1 << 20);
         let mut client = PacketStream::new(c_near, 1 << 20);
-        let err =
-            relay_reply(&mut backend, &mut client, ReplyTracker::new(ReplyKind::ResultSets, false, false))
-                .await
-                .unwrap_err();
+        let err = relay_reply(
+            &mut backend,
+            &mut client,
+            ReplyTracker::new(ReplyKind::ResultSets, false, false),
+            &[],
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, RelayError::Backend { client_saw_bytes: true, .. }), "{err:?}");
     }
 }

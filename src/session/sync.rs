@@ -54,7 +54,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Err(proxy_err(e.to_string()));
             }
         };
-        self.sync_state(pooled.conn(), need_insert_id).await?;
+        match self.sync_state(pooled.conn(), need_insert_id).await {
+            Ok(()) => {}
+            // A replica that does not have the schema yet (created moments ago on the primary).
+            Err(Unavailable(err))
+                if route.target == Target::Reader && err.get(1..3) == Some(&1049u16.to_le_bytes()[..]) =>
+            {
+                self.ctx.pools.checkin(pooled);
+                let writer = Route { target: Target::Writer, ..self.writer_route() };
+                return Box::pin(self.acquire(&writer, need_insert_id)).await;
+            }
+            Err(e) => return Err(e),
+        }
         self.backend = Some(pooled);
         Ok(())
     }

@@ -44,7 +44,8 @@ async fn reads_spread_over_both_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locking_reads_locks_and_transactions_run_on_the_primary() {
-    let proxy = Proxy::default().await;
+    // Without read-your-writes, so that reads right after a commit show where pins end.
+    let proxy = Proxy::start(&config_text(cluster(), "[routing]\nread_consistency = \"none\"\n")).await;
     let t = table("locks");
     cluster().primary.sql(&format!("CREATE TABLE {t} (id INT PRIMARY KEY); INSERT INTO {t} VALUES (1)"));
     cluster().sync_replicas();
@@ -288,4 +289,61 @@ fn explain_cli_prints_the_route() {
     assert_eq!(v["target"], "writer");
     assert_eq!(v["reason"], "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)");
     assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ? FOR UPDATE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_reads_its_own_writes_from_the_primary() {
+    let cfg =
+        config_text(cluster(), "[routing]\nread_consistency = \"session\"\nsession_write_window_ms = 300\n");
+    let proxy = Proxy::start(&cfg).await;
+    let t = table("ryw");
+    let mut c = connect(proxy.port()).await;
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)")).await.unwrap();
+    for i in 0..20 {
+        c.query_drop(format!("INSERT INTO {t} VALUES ({i}, {i})")).await.unwrap();
+        let row: Option<(u32, u32)> =
+            c.query_first(format!("SELECT v, @@server_id FROM {t} WHERE id = {i}")).await.unwrap();
+        assert_eq!(row, Some((i, PRIMARY)), "read right after the write sees it, from the primary");
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        ids(&mut c, "SELECT @@server_id", 30).await,
+        BTreeSet::from([2, 3]),
+        "replicas after the window"
+    );
+    let hinted: u32 = {
+        c.query_drop(format!("UPDATE {t} SET v = 0 WHERE id = 0")).await.unwrap();
+        server_id(&mut c, "SELECT /* rwproxy:consistency=none */ @@server_id").await
+    };
+    assert_ne!(hinted, PRIMARY, "consistency=none hint reads from a replica");
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    proxy.shutdown().await;
+}
+
+/// A replica that lacks a table or schema (DDL not replicated yet) never answers for the
+/// primary: the read is retried on the writer before the client sees anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_missing_on_replicas_is_read_from_the_primary() {
+    let proxy = Proxy::start(&config_text(cluster(), "[routing]\nread_consistency = \"none\"\n")).await;
+    let db = format!("primary_only_{}", std::process::id());
+    cluster().primary.sql(&format!(
+        "SET SESSION sql_log_bin = 0; CREATE DATABASE {db}; CREATE TABLE {db}.t (a INT); INSERT INTO {db}.t VALUES (5); \
+         CREATE TABLE {DATABASE}.{db} (a INT); INSERT INTO {DATABASE}.{db} VALUES (6)"
+    ));
+    let mut c = connect(proxy.port()).await;
+    for _ in 0..10 {
+        assert_eq!(c.query_first::<u32, _>(format!("SELECT a FROM {db}.t")).await.unwrap(), Some(5));
+        assert_eq!(c.query_first::<u32, _>(format!("SELECT a FROM {db}")).await.unwrap(), Some(6));
+    }
+    let mut in_db =
+        Conn::new(Opts::from(opts(proxy.port(), APP_USER, APP_PASSWORD, Some(&db)))).await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(in_db.query_first::<u32, _>("SELECT a FROM t").await.unwrap(), Some(5));
+    }
+    let e = c.query_drop("SELECT * FROM no_such_table_anywhere").await.unwrap_err();
+    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1146), "{e}");
+    cluster()
+        .primary
+        .sql(&format!("SET SESSION sql_log_bin = 0; DROP DATABASE {db}; DROP TABLE {DATABASE}.{db}"));
+    proxy.shutdown().await;
 }
