@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, and the integration tests against a real
-# MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed).
+# MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed),
+# including the Django example's own test suite run through the proxy with mysqlclient.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
+source scripts/ensure-python-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

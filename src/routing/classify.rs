@@ -149,9 +149,14 @@ pub fn classify(sql: &[u8]) -> Statement {
     let mut pass = Pass::new(sql.len());
     let mut lexer = Lexer::new(sql);
     let mut hint = Hint::default();
+    // Validated once; token boundaries are ASCII bytes, so slices stay valid UTF-8.
+    let utf8 = std::str::from_utf8(sql).ok();
     while let Some(tok) = lexer.next_token(&mut |c| read_hint(c, &mut hint)) {
         let text = lexer.text(&tok);
-        pass.digest.push(tok.kind, text);
+        match utf8.and_then(|s| s.get(tok.start..tok.end)) {
+            Some(s) => pass.digest.push(tok.kind, s),
+            None => pass.digest.push(tok.kind, &String::from_utf8_lossy(text)),
+        }
         pass.token(tok, text);
     }
     pass.end_statement();

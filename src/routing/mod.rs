@@ -10,7 +10,7 @@ mod rules;
 pub mod set;
 
 pub use classify::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx, classify};
-pub use digest::{Digest, fnv1a};
+pub use digest::{Digest, hash64};
 
 use crate::config::{Config, ReadConsistency};
 

@@ -1,0 +1,32 @@
+"""Settings for the example: Django talks to rwproxy exactly as it would to MySQL/MariaDB.
+
+Only DB_HOST/DB_PORT point at the proxy; everything else is a normal production-style setup
+(utf8mb4, strict mode, READ COMMITTED, persistent connections, timezone-aware datetimes).
+"""
+import os
+
+SECRET_KEY = "example-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "Europe/Warsaw"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "notes"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "notesite.urls"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": os.environ.get("DB_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("DB_PORT", "6033"),
+        "NAME": os.environ.get("DB_NAME", "rwtest"),
+        "USER": os.environ.get("DB_USER", "app"),
+        "PASSWORD": os.environ.get("DB_PASSWORD", "app"),
+        "CONN_MAX_AGE": 60,
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            "isolation_level": "read committed",
+        },
+        "TEST": {"NAME": os.environ.get("DB_TEST_NAME", "test_rwproxy_example")},
+    }
+}
