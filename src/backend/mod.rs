@@ -1,6 +1,7 @@
 //! One real MySQL connection to a backend: connect, authenticate, reset, run proxy commands.
 
 mod connector;
+mod query;
 pub mod state;
 
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::protocol::reply::parse_err;
 use crate::protocol::{MAX_PAYLOAD, PacketStream, ProtocolError, ReplyKind, ReplyTracker, Step, caps, com};
 
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
+pub use query::Rows;
 pub use state::{BackendStmt, PreparedCache, SessionVars};
 
 /// Why a backend connection could not be made or used. `Rejected` means the server answered

@@ -29,6 +29,7 @@ pub struct RoutingFile {
     pub read_only_transactions_to_reader: Option<bool>,
     pub read_consistency: Option<String>,
     pub session_write_window_ms: Option<u64>,
+    pub gtid_wait_ms: Option<u64>,
 }
 
 /// ProxySQL `mysql_query_rules` columns, with ProxySQL's names.
@@ -83,6 +84,7 @@ pub struct ServerFile {
     pub address: Option<String>,
     pub weight: Option<u32>,
     pub max_connections: Option<u32>,
+    pub max_replication_lag: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +105,11 @@ pub struct MonitorFile {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_env: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub max_replication_lag: Option<u64>,
+    pub shun_after: Option<u32>,
+    pub recover_after: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +117,7 @@ pub struct MonitorFile {
 pub struct ReplicationFile {
     pub writer_hostgroup: Option<u32>,
     pub reader_hostgroup: Option<u32>,
+    pub writer_is_also_reader: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

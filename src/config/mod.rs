@@ -42,8 +42,11 @@ pub struct RoutingConfig {
     /// `START TRANSACTION READ ONLY` may run on a reader.
     pub read_only_transactions_to_reader: bool,
     pub read_consistency: ReadConsistency,
-    /// After a write, the session's reads stay on the writer this long.
+    /// After a write, the session's reads stay on the writer this long (without GTIDs).
     pub session_write_window: Duration,
+    /// Longest `MASTER_GTID_WAIT` on a replica before a read falls back to the writer
+    /// (global consistency); zero = never wait.
+    pub gtid_wait: Duration,
 }
 
 /// Which reads must see earlier writes.
@@ -53,6 +56,8 @@ pub enum ReadConsistency {
     None,
     /// A session reads its own writes.
     Session,
+    /// A read sees every write committed through this proxy instance before it arrived.
+    Global,
 }
 
 /// A ProxySQL-style query rule, regexes compiled once at load.
@@ -102,6 +107,9 @@ pub struct ServerConfig {
     pub address: String,
     pub weight: NonZeroU32,
     pub max_connections: NonZeroU32,
+    /// Seconds of replication lag before this server is shunned as a reader (overrides
+    /// `monitor.max_replication_lag`).
+    pub max_replication_lag: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -133,12 +141,22 @@ pub struct UserConfig {
 pub struct MonitorConfig {
     pub username: String,
     pub password: Secret,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Seconds.
+    pub max_replication_lag: u64,
+    /// Consecutive bad checks before a server is shunned.
+    pub shun_after: u32,
+    /// Consecutive good checks before a shunned server is readmitted.
+    pub recover_after: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplicationConfig {
     pub writer_hostgroup: u32,
     pub reader_hostgroup: u32,
+    /// The writer also serves reads (ProxySQL's `writer_is_also_reader`).
+    pub writer_is_also_reader: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -59,18 +59,22 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
                     format!("no server is in hostgroup {writer}"),
                 ));
             }
-            Some(ReplicationConfig { writer_hostgroup: writer, reader_hostgroup: reader })
+            let writer_is_also_reader = r.writer_is_also_reader.unwrap_or(false);
+            Some(ReplicationConfig {
+                writer_hostgroup: writer,
+                reader_hostgroup: reader,
+                writer_is_also_reader,
+            })
         }
     };
     let admin = AdminConfig { listen: socket_addr(raw.admin.listen, "127.0.0.1:6080", "admin.listen")? };
     let read_consistency = match raw.routing.read_consistency.as_deref() {
         None | Some("session") => ReadConsistency::Session,
         Some("none") => ReadConsistency::None,
+        Some("global") => ReadConsistency::Global,
         Some(other) => {
-            return Err(invalid(
-                "routing.read_consistency",
-                format!("expected \"none\" or \"session\", got {other:?}"),
-            ));
+            let msg = format!("expected \"none\", \"session\" or \"global\", got {other:?}");
+            return Err(invalid("routing.read_consistency", msg));
         }
     };
     let routing = RoutingConfig {
@@ -81,6 +85,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
             1_000,
             "routing.session_write_window_ms",
         )?,
+        gtid_wait: Duration::from_millis(raw.routing.gtid_wait_ms.unwrap_or(50).min(10_000)),
     };
     let query_rules = super::rules::validate(raw.query_rules, &hostgroups)?;
     Ok(Config { proxy, pool, servers, users, monitor, replication, admin, routing, query_rules })
@@ -155,6 +160,7 @@ fn servers(raw: Vec<ServerFile>) -> Result<Vec<ServerConfig>, ConfigError> {
                 address,
                 weight: non_zero(s.weight, 1, &key("weight"))?,
                 max_connections: non_zero(s.max_connections, 200, &key("max_connections"))?,
+                max_replication_lag: s.max_replication_lag,
             })
         })
         .collect()
@@ -248,8 +254,20 @@ fn users(
 }
 
 fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {
+    let interval = millis(m.interval_ms, 1_000, "monitor.interval_ms")?;
+    if interval < Duration::from_millis(50) {
+        return Err(invalid(
+            "monitor.interval_ms",
+            format!("must be at least 50, got {}", interval.as_millis()),
+        ));
+    }
     Ok(MonitorConfig {
         username: required(m.username, "monitor.username")?,
         password: secret(m.password, None, m.password_env, "monitor", env)?,
+        interval,
+        timeout: millis(m.timeout_ms, 1_000, "monitor.timeout_ms")?,
+        max_replication_lag: m.max_replication_lag.unwrap_or(10),
+        shun_after: non_zero(m.shun_after, 2, "monitor.shun_after")?.get(),
+        recover_after: non_zero(m.recover_after, 2, "monitor.recover_after")?.get(),
     })
 }

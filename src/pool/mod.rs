@@ -2,20 +2,23 @@
 //!
 //! Generic over the connection (`Connector`) so the pool logic is testable without MySQL.
 
+mod checkout;
+pub mod health;
 mod server;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::config::{Config, PoolConfig};
-use server::{Idle, Permit, Take};
+use crate::config::{Config, PoolConfig, ServerConfig};
+use health::ServerHealth;
+use server::{Idle, Permit};
 pub use server::{PoolStats, ServerPool};
 
 /// Identifies one server entry: an address in a hostgroup.
@@ -49,7 +52,7 @@ pub enum PoolError<E: std::error::Error + 'static> {
     EmptyHostgroup { hostgroup: u32 },
     #[error("no backend connection in hostgroup {hostgroup} within {} ms{}", waited.as_millis(), last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
     Timeout { hostgroup: u32, waited: Duration, last_error: Option<String> },
-    #[error("all servers of hostgroup {hostgroup} are unreachable (last error: {last_error})")]
+    #[error("no healthy server in hostgroup {hostgroup} ({last_error})")]
     Unreachable { hostgroup: u32, last_error: String },
     #[error("hostgroup {hostgroup}: {source}")]
     Refused { hostgroup: u32, source: E },
@@ -63,8 +66,18 @@ pub struct Pooled<C: Connector> {
     server: Arc<ServerPool<C::Conn, C::Key>>,
     key: C::Key,
     created: Instant,
+    _outstanding: Outstanding,
     /// Whether the connection came from the idle list rather than a fresh connect.
     pub reused: bool,
+}
+
+/// Counts a checked-out connection against its server while it lives.
+struct Outstanding(Arc<AtomicU32>);
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl<C: Connector> Pooled<C> {
@@ -77,6 +90,9 @@ impl<C: Connector> Pooled<C> {
     pub fn key(&self) -> &C::Key {
         &self.key
     }
+    pub fn health(&self) -> &Arc<ServerHealth> {
+        &self.server.health
+    }
 }
 
 pub struct Pools<C: Connector> {
@@ -84,20 +100,42 @@ pub struct Pools<C: Connector> {
     cfg: PoolConfig,
     servers: Vec<Arc<ServerPool<C::Conn, C::Key>>>,
     by_hostgroup: HashMap<u32, (Vec<usize>, Arc<Notify>)>,
+    health: HashMap<String, Arc<ServerHealth>>,
 }
 
 impl<C: Connector> Pools<C> {
+    /// One entry per configured server; with `[replication]`, every server of the writer and
+    /// reader hostgroups also gets an (inactive) entry in the other, so the monitor can move
+    /// roles on failover.
     pub fn new(config: &Config, connector: Arc<C>) -> Arc<Self> {
+        let mut entries: Vec<(ServerConfig, bool)> =
+            config.servers.iter().map(|s| (s.clone(), true)).collect();
+        if let Some(r) = config.replication {
+            for s in config
+                .servers
+                .iter()
+                .filter(|s| [r.writer_hostgroup, r.reader_hostgroup].contains(&s.hostgroup))
+            {
+                for hg in [r.writer_hostgroup, r.reader_hostgroup] {
+                    if !entries.iter().any(|(e, _)| e.hostgroup == hg && e.address == s.address) {
+                        entries.push((ServerConfig { hostgroup: hg, ..s.clone() }, false));
+                    }
+                }
+            }
+        }
         let mut by_hostgroup: HashMap<u32, (Vec<usize>, Arc<Notify>)> = HashMap::new();
+        let mut health: HashMap<String, Arc<ServerHealth>> = HashMap::new();
         let mut servers = Vec::new();
-        for (i, s) in config.servers.iter().enumerate() {
+        for (i, (s, configured)) in entries.iter().enumerate() {
             let entry = by_hostgroup.entry(s.hostgroup).or_default();
             entry.0.push(i);
             let id = ServerId { hostgroup: s.hostgroup, address: s.address.clone() };
-            let notify = entry.1.clone();
-            servers.push(Arc::new(ServerPool::new(id, s.weight.get(), s.max_connections.get(), notify)));
+            let h = health.entry(s.address.clone()).or_default().clone();
+            let pool = ServerPool::new(id, s.weight.get(), s.max_connections.get(), entry.1.clone(), h);
+            pool.active.store(*configured, Ordering::Release);
+            servers.push(Arc::new(pool));
         }
-        let pools = Arc::new(Pools { connector, cfg: config.pool.clone(), servers, by_hostgroup });
+        let pools = Arc::new(Pools { connector, cfg: config.pool.clone(), servers, by_hostgroup, health });
         tokio::spawn(reaper(Arc::downgrade(&pools)));
         pools
     }
@@ -110,103 +148,48 @@ impl<C: Connector> Pools<C> {
         &self.servers
     }
 
-    /// A connection to a server of `hostgroup` for `key`. Never does a network round trip for
-    /// an idle connection; prefers one already in the caller's state (`prefer`), takes any it
-    /// can use (`accept`), opens a new one when none fits; waits up to the checkout timeout.
-    pub async fn checkout(
-        &self,
-        hostgroup: u32,
-        key: &C::Key,
-        prefer: &(dyn Fn(&C::Conn) -> bool + Sync),
-        accept: &(dyn Fn(&C::Conn) -> bool + Sync),
-    ) -> Result<Pooled<C>, PoolError<C::Error>> {
-        let (members, notify) =
-            self.by_hostgroup.get(&hostgroup).ok_or(PoolError::EmptyHostgroup { hostgroup })?;
-        let start = Instant::now();
-        let deadline = start + self.cfg.checkout_timeout;
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = Instant::now();
-            let live: Vec<usize> =
-                members.iter().copied().filter(|&i| !self.servers[i].in_backoff(now)).collect();
-            if live.is_empty() {
-                return Err(self.unreachable(hostgroup, members));
-            }
-            for i in weighted_order(&live, |i| self.servers[i].weight) {
-                let server = &self.servers[i];
-                match server.take(key, prefer, accept) {
-                    Take::Idle(idle) => {
-                        return Ok(self.wrap(server, key, idle.conn, idle.permit, idle.created, true));
-                    }
-                    Take::Permit(permit) => match self.open(server, key).await {
-                        Ok(conn) => return Ok(self.wrap(server, key, conn, permit, Instant::now(), false)),
-                        Err(e) if C::is_server_down(&e) => drop(permit),
-                        Err(source) => return Err(PoolError::Refused { hostgroup, source }),
-                    },
-                    Take::Full => {}
-                }
-            }
-            if members.iter().all(|&i| self.servers[i].in_backoff(Instant::now())) {
-                return Err(self.unreachable(hostgroup, members));
-            }
-            let server = &self.servers[live[0]];
-            server.stats.waiters.fetch_add(1, Ordering::Relaxed);
-            let timed_out = tokio::time::timeout_at(deadline.into(), notified).await.is_err();
-            server.stats.waiters.fetch_sub(1, Ordering::Relaxed);
-            if timed_out {
-                let last_error = members.iter().find_map(|&i| self.servers[i].last_error());
-                return Err(PoolError::Timeout { hostgroup, waited: start.elapsed(), last_error });
+    /// The shared health of a server address.
+    pub fn health(&self, address: &str) -> Option<&Arc<ServerHealth>> {
+        self.health.get(address)
+    }
+
+    /// Puts an entry in or out of its hostgroup (replication roles).
+    pub fn set_active(&self, hostgroup: u32, address: &str, active: bool) {
+        for s in self.servers.iter().filter(|s| s.id.hostgroup == hostgroup && s.id.address == address) {
+            if s.active.swap(active, Ordering::AcqRel) != active && !active {
+                s.clear_idle();
             }
         }
     }
 
-    fn unreachable(&self, hostgroup: u32, members: &[usize]) -> PoolError<C::Error> {
-        let last_error = members.iter().find_map(|&i| self.servers[i].last_error());
-        PoolError::Unreachable { hostgroup, last_error: last_error.unwrap_or_else(|| "unknown".into()) }
-    }
-
-    async fn open(&self, server: &ServerPool<C::Conn, C::Key>, key: &C::Key) -> Result<C::Conn, C::Error> {
-        let result = self.connector.connect(&server.id, key).await;
-        match &result {
-            Ok(_) => server.connect_ok(),
-            Err(e) if C::is_server_down(e) => {
-                tracing::warn!(server = %server.id.address, hostgroup = server.id.hostgroup, error = %e, "backend connect failed");
-                server.connect_failed(
-                    Instant::now(),
-                    e.to_string(),
-                    self.cfg.backoff_initial,
-                    self.cfg.backoff_max,
-                );
-            }
-            Err(e) => tracing::warn!(server = %server.id.address, error = %e, "backend refused login"),
+    /// A connection to `address` broke: back off from it and close its idle connections,
+    /// which are likely dead too.
+    pub fn server_failed(&self, address: &str, error: &str) {
+        for s in self.servers.iter().filter(|s| s.id.address == address) {
+            s.connect_failed(
+                Instant::now(),
+                error.to_string(),
+                self.cfg.backoff_initial,
+                self.cfg.backoff_max,
+            );
+            s.clear_idle();
         }
-        result
     }
 
-    fn wrap(
-        &self,
-        server: &Arc<ServerPool<C::Conn, C::Key>>,
-        key: &C::Key,
-        conn: C::Conn,
-        permit: Permit,
-        created: Instant,
-        reused: bool,
-    ) -> Pooled<C> {
-        server.stats.checkouts.fetch_add(1, Ordering::Relaxed);
-        Pooled { conn, permit, server: server.clone(), key: key.clone(), created, reused }
+    /// Closes idle connections of every entry of `address` (after it was shunned).
+    pub fn clear_idle(&self, address: &str) {
+        self.servers.iter().filter(|s| s.id.address == address).for_each(|s| s.clear_idle());
     }
 
-    /// Returns a clean connection for reuse (closed instead when past its max lifetime).
     /// Whether `hostgroup` has any server configured.
     pub fn has_hostgroup(&self, hostgroup: u32) -> bool {
         self.by_hostgroup.contains_key(&hostgroup)
     }
 
+    /// Returns a clean connection for reuse (closed instead when past its max lifetime).
     pub fn checkin(&self, pooled: Pooled<C>) {
         let now = Instant::now();
-        if now - pooled.created >= self.cfg.max_lifetime {
+        if now - pooled.created >= self.cfg.max_lifetime || !pooled.server.active.load(Ordering::Acquire) {
             return;
         }
         let Pooled { conn, permit, server, key, created, .. } = pooled;
@@ -222,29 +205,6 @@ impl<C: Connector> Pools<C> {
             }
         });
     }
-}
-
-/// Server indexes in a weighted random order (each pick proportional to weight).
-fn weighted_order(items: &[usize], weight: impl Fn(usize) -> u32) -> Vec<usize> {
-    let mut rest: Vec<usize> = items.to_vec();
-    let mut out = Vec::with_capacity(rest.len());
-    while !rest.is_empty() {
-        let total: u64 = rest.iter().map(|&i| u64::from(weight(i))).sum();
-        let mut pick = fastrand::u64(..total.max(1));
-        let pos = rest
-            .iter()
-            .position(|&i| {
-                let w = u64::from(weight(i));
-                if pick < w {
-                    return true;
-                }
-                pick -= w;
-                false
-            })
-            .unwrap_or(0);
-        out.push(rest.swap_remove(pos));
-    }
-    out
 }
 
 async fn reaper<C: Connector>(pools: Weak<Pools<C>>) {

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::ServerId;
+use super::health::ServerHealth;
 
 /// A connection slot; giving it back wakes checkouts waiting in the hostgroup.
 pub struct Permit {
@@ -50,6 +51,12 @@ pub struct ServerPool<C, K> {
     pub id: ServerId,
     pub weight: u32,
     pub max_connections: u32,
+    /// Shared with this address's entries in other hostgroups.
+    pub health: Arc<ServerHealth>,
+    /// Whether this entry is in its hostgroup now (replication roles move servers).
+    pub active: AtomicBool,
+    /// Connections checked out right now.
+    pub outstanding: Arc<AtomicU32>,
     pub(super) permits: Arc<Semaphore>,
     idle: Mutex<HashMap<K, Vec<Idle<C>>>>,
     backoff: Mutex<Backoff>,
@@ -64,11 +71,20 @@ pub(super) enum Take<C> {
 }
 
 impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
-    pub(super) fn new(id: ServerId, weight: u32, max: u32, notify: Arc<Notify>) -> Self {
+    pub(super) fn new(
+        id: ServerId,
+        weight: u32,
+        max: u32,
+        notify: Arc<Notify>,
+        health: Arc<ServerHealth>,
+    ) -> Self {
         ServerPool {
             id,
             weight,
             max_connections: max,
+            health,
+            active: AtomicBool::new(true),
+            outstanding: Arc::new(AtomicU32::new(0)),
             permits: Arc::new(Semaphore::new(max as usize)),
             idle: Mutex::new(HashMap::new()),
             backoff: Mutex::new(Backoff::default()),
@@ -131,11 +147,23 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
         self.max_connections as usize - self.permits.available_permits()
     }
 
-    pub(super) fn in_backoff(&self, now: Instant) -> bool {
+    /// Takes work now: in its hostgroup, not shunned, not backing off.
+    pub fn is_live(&self, now: Instant) -> bool {
+        self.active.load(Ordering::Acquire) && !self.health.is_shunned() && !self.in_backoff(now)
+    }
+
+    /// Closes every idle connection (the server went away or was shunned).
+    pub fn clear_idle(&self) {
+        if let Ok(mut m) = self.idle.lock() {
+            m.clear();
+        }
+    }
+
+    pub fn in_backoff(&self, now: Instant) -> bool {
         self.backoff.lock().ok().and_then(|b| b.until).is_some_and(|u| now < u)
     }
 
-    pub(super) fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<String> {
         self.backoff.lock().ok().and_then(|b| b.last_error.clone())
     }
 

@@ -1,6 +1,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU32;
 
+use super::checkout::weighted_order;
 use super::*;
 
 /// A fake backend: connections are numbers; addresses starting with "down" refuse.
@@ -91,7 +92,11 @@ async fn full_pool_closes_idle_connection_of_another_key() {
 async fn dead_server_backs_off_and_errors_fast() {
     let pools = Pools::new(&config(&[("down:1", 0)], 5, 5000), Arc::new(Fake::default()));
     let err = pools.checkout(0, &"k", &yes, &yes).await.err().unwrap();
-    assert!(err.to_string().contains("hostgroup 0 are unreachable"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no healthy server in hostgroup 0 (down:1: backing off after: fake connect error)"),
+        "{err}"
+    );
     let t = Instant::now();
     let err = pools.checkout(0, &"k", &yes, &yes).await.err().unwrap();
     assert!(matches!(err, PoolError::Unreachable { hostgroup: 0, .. }));

@@ -5,6 +5,7 @@
 
 mod classify;
 mod digest;
+pub mod gtid;
 pub mod lexer;
 mod rules;
 pub mod set;

@@ -1,0 +1,85 @@
+//! The monitor's view of each server, read lock-free by checkout and the admin API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::routing::gtid::GtidPos;
+
+/// Why a server gets no new work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShunReason {
+    /// Connect or probe failed.
+    Down,
+    /// Replication lag above the server's threshold.
+    Lagging,
+    /// Replication threads not running (or not a replica at all).
+    ReplicationStopped,
+    /// Replication stopped with an error.
+    ReplicationBroken,
+    /// A reader that reports `read_only=OFF` while another server is the writer.
+    ReadOnlyOff,
+}
+
+impl ShunReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShunReason::Down => "down",
+            ShunReason::Lagging => "lagging",
+            ShunReason::ReplicationStopped => "replication_stopped",
+            ShunReason::ReplicationBroken => "replication_broken",
+            ShunReason::ReadOnlyOff => "read_only_off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HealthView {
+    /// Why the server is shunned, with the probe's detail.
+    pub shunned: Option<(ShunReason, String)>,
+    pub read_only: Option<bool>,
+    pub lag_seconds: Option<u64>,
+    /// Applied GTID position (`@@gtid_current_pos`).
+    pub gtid: Option<GtidPos>,
+    pub checked_at: Option<SystemTime>,
+}
+
+/// One server's health, shared by its pool entries in every hostgroup.
+#[derive(Debug, Default)]
+pub struct ServerHealth {
+    shunned: AtomicBool,
+    view: ArcSwap<HealthView>,
+}
+
+impl ServerHealth {
+    pub fn is_shunned(&self) -> bool {
+        self.shunned.load(Ordering::Acquire)
+    }
+
+    pub fn view(&self) -> Arc<HealthView> {
+        self.view.load_full()
+    }
+
+    pub fn publish(&self, view: HealthView) {
+        self.shunned.store(view.shunned.is_some(), Ordering::Release);
+        self.view.store(Arc::new(view));
+    }
+
+    /// Whether the server is known to have applied `needed`.
+    pub fn has_applied(&self, needed: &GtidPos) -> bool {
+        self.view.load().gtid.as_ref().is_some_and(|g| g.covers(needed))
+    }
+
+    /// Records a position learned outside the monitor (a successful `MASTER_GTID_WAIT`).
+    pub fn note_applied(&self, pos: &GtidPos) {
+        self.view.rcu(|v| {
+            let mut v = HealthView::clone(v);
+            let mut g = v.gtid.clone().unwrap_or_default();
+            g.merge(pos);
+            v.gtid = Some(g);
+            v
+        });
+    }
+}

@@ -1,0 +1,82 @@
+//! MariaDB GTID positions (`domain-server-seq`, comma separated) and the "has applied"
+//! relation used by read-your-writes. Per domain only the highest sequence number matters.
+
+/// Highest sequence number seen per replication domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GtidPos(Vec<(u32, u64)>);
+
+impl GtidPos {
+    /// Parses `0-1-100,1-2-5`; `None` for anything else (e.g. MySQL UUID sets).
+    pub fn parse(s: &str) -> Option<GtidPos> {
+        let mut pos = GtidPos::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut it = part.split('-');
+            let domain = it.next()?.parse().ok()?;
+            let _server: u32 = it.next()?.parse().ok()?;
+            let seq = it.next()?.parse().ok()?;
+            if it.next().is_some() {
+                return None;
+            }
+            pos.advance(domain, seq);
+        }
+        Some(pos)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records `seq` in `domain` (keeps the maximum).
+    pub fn advance(&mut self, domain: u32, seq: u64) {
+        match self.0.iter_mut().find(|(d, _)| *d == domain) {
+            Some((_, s)) => *s = (*s).max(seq),
+            None => self.0.push((domain, seq)),
+        }
+    }
+
+    /// Merges another position (max per domain).
+    pub fn merge(&mut self, other: &GtidPos) {
+        for &(d, s) in &other.0 {
+            self.advance(d, s);
+        }
+    }
+
+    /// Whether everything in `needed` has been applied here.
+    pub fn covers(&self, needed: &GtidPos) -> bool {
+        needed.0.iter().all(|&(d, n)| self.0.iter().any(|&(dd, s)| dd == d && s >= n))
+    }
+
+    /// `domain-0-seq` list for `MASTER_GTID_WAIT` (the server id does not matter there).
+    pub fn to_wait_arg(&self) -> String {
+        self.0.iter().map(|(d, s)| format!("{d}-0-{s}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl std::fmt::Display for GtidPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(d, s)| format!("{d}-*-{s}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_cover() {
+        let replica = GtidPos::parse("0-1-100,1-2-7").unwrap();
+        assert!(replica.covers(&GtidPos::parse("0-1-100").unwrap()));
+        assert!(replica.covers(&GtidPos::parse("0-3-99,1-2-7").unwrap()));
+        assert!(!replica.covers(&GtidPos::parse("0-1-101").unwrap()));
+        assert!(!replica.covers(&GtidPos::parse("2-1-1").unwrap()), "unknown domain is not covered");
+        assert!(replica.covers(&GtidPos::default()));
+        assert_eq!(GtidPos::parse(""), Some(GtidPos::default()));
+        assert_eq!(GtidPos::parse("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"), None);
+        assert_eq!(GtidPos::parse("0-1-100,0-2-50").unwrap().to_wait_arg(), "0-0-100");
+        let mut p = GtidPos::default();
+        p.merge(&replica);
+        p.advance(0, 90);
+        assert_eq!(p, replica);
+    }
+}
