@@ -37,6 +37,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     probe_version(&config, &connector).await;
     let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);
+    crate::monitor::spawn(config.clone(), ctx.pools.clone(), stop_rx.clone());
     if let Some(admin) = listeners.admin {
         let mut stop = stop_rx.clone();
         tokio::spawn(crate::admin::serve(admin, ctx.clone(), async move {

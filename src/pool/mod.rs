@@ -176,6 +176,11 @@ impl<C: Connector> Pools<C> {
         }
     }
 
+    /// Forgets connect failures of `address` (the monitor saw it recover).
+    pub fn clear_backoff(&self, address: &str) {
+        self.servers.iter().filter(|s| s.id.address == address).for_each(|s| s.clear_backoff());
+    }
+
     /// Closes idle connections of every entry of `address` (after it was shunned).
     pub fn clear_idle(&self, address: &str) {
         self.servers.iter().filter(|s| s.id.address == address).for_each(|s| s.clear_idle());

@@ -177,6 +177,13 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
         }
     }
 
+    pub(super) fn clear_backoff(&self) {
+        if let Ok(mut b) = self.backoff.lock() {
+            b.failures = 0;
+            b.until = None;
+        }
+    }
+
     pub(super) fn connect_ok(&self) {
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut b) = self.backoff.lock() {

@@ -1,0 +1,44 @@
+//! One health probe over a monitor connection: read_only, GTID position, replication state.
+
+use super::health::{Probe, Replication};
+use crate::backend::{BackendConn, Rows};
+use crate::routing::gtid::GtidPos;
+
+async fn rows(conn: &mut BackendConn, sql: &str) -> Result<Option<Rows>, String> {
+    match conn.query_rows(sql).await {
+        Ok(Ok(rows)) => Ok(Some(rows)),
+        Ok(Err(_err)) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub async fn probe(conn: &mut BackendConn) -> Result<Probe, String> {
+    // MariaDB first; MySQL has no @@gtid_current_pos (and a different GTID format).
+    let base = match rows(conn, "SELECT @@read_only, @@gtid_current_pos").await? {
+        Some(r) => r,
+        None => rows(conn, "SELECT @@read_only").await?.ok_or("SELECT @@read_only failed")?,
+    };
+    let first = base.rows.first().ok_or("empty reply to SELECT @@read_only")?;
+    let read_only =
+        first.first().and_then(|v| v.as_deref()).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"));
+    let gtid = first.get(1).and_then(|v| v.as_deref()).and_then(GtidPos::parse);
+    let status = match rows(conn, "SHOW SLAVE STATUS").await? {
+        Some(r) => r,
+        None => rows(conn, "SHOW REPLICA STATUS").await?.unwrap_or_default(),
+    };
+    let replication = (!status.rows.is_empty()).then(|| {
+        let get = |a: &str, b: &str| status.get(a).or_else(|| status.get(b)).map(str::to_string);
+        let yes = |v: Option<String>| v.is_some_and(|v| v.eq_ignore_ascii_case("Yes"));
+        let error = [get("Last_SQL_Error", "Last_SQL_Error"), get("Last_IO_Error", "Last_IO_Error")]
+            .into_iter()
+            .flatten()
+            .find(|e| !e.is_empty());
+        Replication {
+            io_running: yes(get("Slave_IO_Running", "Replica_IO_Running")),
+            sql_running: yes(get("Slave_SQL_Running", "Replica_SQL_Running")),
+            lag_seconds: get("Seconds_Behind_Master", "Seconds_Behind_Source").and_then(|v| v.parse().ok()),
+            last_error: error,
+        }
+    });
+    Ok(Probe { read_only, gtid, replication })
+}
