@@ -5,6 +5,7 @@ pub mod http;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -80,8 +81,67 @@ fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
             }
         }
         "/sessions" => (200, sessions(ctx)),
+        "/servers" => (200, servers(ctx)),
+        "/status" => (200, status(ctx)),
         _ => (404, json!({"error": format!("no such endpoint {:?}", req.path)})),
     }
+}
+
+fn servers(ctx: &Context) -> Value {
+    let config = ctx.config();
+    let now = std::time::Instant::now();
+    let list: Vec<Value> = ctx
+        .pools
+        .servers()
+        .iter()
+        .map(|s| {
+            let h = s.health.view();
+            let role = match config.replication {
+                Some(r) if r.writer_hostgroup == s.id.hostgroup => "writer",
+                Some(r) if r.reader_hostgroup == s.id.hostgroup => "reader",
+                _ => "hostgroup",
+            };
+            json!({
+                "hostgroup": s.id.hostgroup,
+                "address": s.id.address,
+                "role": role,
+                "active": s.active.load(Ordering::Acquire),
+                "health": if h.shunned.is_some() { "shunned" } else { "up" },
+                "shunned_reason": h.shunned.as_ref().map(|(r, _)| r.as_str()),
+                "shunned_detail": h.shunned.as_ref().map(|(_, d)| d.clone()),
+                "read_only": h.read_only,
+                "replication_lag_seconds": h.lag_seconds,
+                "gtid": h.gtid.as_ref().map(|g| g.to_string()),
+                "backing_off": s.in_backoff(now),
+                "last_connect_error": s.last_error(),
+                "pool": {
+                    "max": s.max_connections,
+                    "open": s.open_count(),
+                    "idle": s.idle_count(),
+                    "in_use": s.outstanding.load(Ordering::Relaxed),
+                    "waiters": s.stats.waiters.load(Ordering::Relaxed),
+                    "connects": s.stats.connects.load(Ordering::Relaxed),
+                    "connect_failures": s.stats.connect_failures.load(Ordering::Relaxed),
+                },
+            })
+        })
+        .collect();
+    json!({ "servers": list })
+}
+
+fn status(ctx: &Context) -> Value {
+    let s = &ctx.stats;
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "client_connections": ctx.limits.current(),
+        "read_retries_total": s.retries(),
+        "read_your_writes": {
+            "served_by_reader": s.ryw_reader.load(Ordering::Relaxed),
+            "served_after_gtid_wait": s.ryw_waited.load(Ordering::Relaxed),
+            "fell_back_to_writer": s.ryw_writer.load(Ordering::Relaxed),
+        },
+        "writes_gtid": ctx.written.load().to_string(),
+    })
 }
 
 fn sessions(ctx: &Context) -> Value {

@@ -3,20 +3,14 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::relay::{RelayError, relay_reply};
 use super::state::apply_set;
-use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::backend::{Schema, SessionVars};
-use crate::protocol::{ClientCommand, Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode, status};
+use crate::protocol::{ClientCommand, Packet, ReplyEnd, ReplyKind, caps, errcode, status};
 use crate::routing::lexer::{Lexer, Tok};
 use crate::routing::set::parse_set;
-use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, Target, classify};
+use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, classify};
 
-/// Error for a backend lost before the client saw any byte of the reply.
-const LOST_BACKEND: (u16, &str) = (2013, "HY000");
-/// Unknown database, table, column: what a lagging replica says after DDL on the primary.
-const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// ProxySQL answers a rule's `error_msg` with this code.
 const RULE_ERROR: (u16, &str) = (1148, "42000");
 
@@ -86,7 +80,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             schema: self.login.database.as_deref(),
             default_hostgroup: self.login.user.default_hostgroup,
             pinned: self.backend.as_ref().map(|b| b.server().hostgroup),
-            recent_write: self.last_write.is_some_and(|t| t.elapsed() < config.routing.session_write_window),
+            // With GTIDs, consistency is decided at checkout by replica position instead.
+            recent_write: self.gtid.is_none()
+                && self.last_write.is_some_and(|t| t.elapsed() < config.routing.session_write_window),
         };
         routing::route(stmt, sql, &facts, &config)
     }
@@ -98,10 +94,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.send_err(packet.last_seq.wrapping_add(1), RULE_ERROR, msg).await;
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
+        self.stmt_consistency = stmt.hint.consistency;
         if let Some(end) = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await? {
             self.track_query(&stmt, sql, &end);
             self.pins.after_statement(&stmt, &end);
-            self.note_write(&stmt);
+            if self.note_write(&stmt) && end.error.is_none() {
+                self.capture_gtid().await;
+            }
         }
         self.finish_statement();
         Ok(())
@@ -141,8 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// Remembers when the session last changed data, for read-your-writes.
-    pub(super) fn note_write(&mut self, stmt: &Statement) {
+    /// Remembers when the session last changed data, for read-your-writes. True when the
+    /// statement may have committed a change.
+    pub(super) fn note_write(&mut self, stmt: &Statement) -> bool {
         let writes = match stmt.kind {
             Kind::Write | Kind::Ddl | Kind::Other | Kind::LockingRead => true,
             Kind::Transaction(tx) => matches!(tx, crate::routing::Tx::Commit | crate::routing::Tx::Xa),
@@ -152,6 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if writes || self.pins.has(super::PinReason::Transaction) {
             self.last_write = Some(std::time::Instant::now());
         }
+        writes && !self.pins.has(super::PinReason::Transaction)
     }
 
     pub(super) fn note_insert_id(&mut self, end: &ReplyEnd) {
@@ -172,79 +173,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// After a command: keep the connection while a pin holds, otherwise give it back.
     pub(super) fn finish_statement(&mut self) {
+        self.stmt_consistency = None;
         self.publish_pins();
         if !self.pins.any() {
             self.release_backend();
-        }
-    }
-
-    /// Acquires a connection for `route`, sends the client's frames, relays the reply.
-    /// `None`: the client already got an error (no backend, or lost before any reply byte).
-    pub(super) async fn forward(
-        &mut self,
-        route: &Route,
-        need_insert_id: bool,
-        packet: &Packet,
-        kind: ReplyKind,
-        binary: bool,
-    ) -> Result<Option<ReplyEnd>, SessionError> {
-        self.forward_bytes(route, need_insert_id, packet.raw(), packet.last_seq, kind, binary).await
-    }
-
-    pub(super) async fn forward_bytes(
-        &mut self,
-        route: &Route,
-        need_insert_id: bool,
-        raw: &[u8],
-        last_seq: u8,
-        kind: ReplyKind,
-        binary: bool,
-    ) -> Result<Option<ReplyEnd>, SessionError> {
-        // A replica that does not know a table, schema or column yet (replication lag after
-        // DDL) must not answer for the primary: such errors are held and the read retried on
-        // the writer, before any byte reached the client.
-        let may_retry = route.target == Target::Reader && self.backend.is_none();
-        let hold: &[u16] = if may_retry { &SCHEMA_LAG_ERRORS } else { &[] };
-        if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
-            self.client.write_packet(last_seq.wrapping_add(1), &payload).await?;
-            return Ok(None);
-        }
-        let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
-        let Some(backend) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
-        if let Err(e) = backend.conn().stream().write_raw(raw).await {
-            let msg = format!("rwproxy: lost connection to backend {}: {e}", backend.server().address);
-            self.discard_backend();
-            self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
-            return Ok(None);
-        }
-        let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
-        match relay_reply(backend.conn().stream(), &mut self.client, tracker, hold).await {
-            Ok(end) => {
-                if let Some(st) = end.status {
-                    self.status = st;
-                }
-                Ok(Some(end))
-            }
-            Err(RelayError::Client(e)) => {
-                self.discard_backend();
-                Err(SessionError::Protocol(e))
-            }
-            Err(RelayError::Backend { source, client_saw_bytes }) => {
-                let addr = self.backend.as_ref().map(|b| b.server().address.clone()).unwrap_or_default();
-                self.discard_backend();
-                if client_saw_bytes {
-                    return Err(SessionError::BackendMidReply(format!("{addr}: {source}")));
-                }
-                let msg = format!("rwproxy: lost connection to backend {addr} during query: {source}");
-                self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
-                Ok(None)
-            }
-            Err(RelayError::Held(code)) => {
-                tracing::debug!(id = self.id, code, "replica lacks a schema object; retrying on the writer");
-                self.release_backend();
-                let writer = Route { target: Target::Writer, ..self.writer_route() };
-                Box::pin(self.forward_bytes(&writer, need_insert_id, raw, last_seq, kind, binary)).await
-            }
         }
     }
 

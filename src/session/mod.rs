@@ -3,6 +3,8 @@
 mod auth;
 mod change_user;
 mod commands;
+mod consistency;
+mod forward;
 mod limits;
 mod pins;
 mod prepared;
@@ -25,6 +27,8 @@ use crate::config::Config;
 use crate::pool::{Pooled, Pools};
 use crate::protocol::reply::{err_packet, err_packet_pre_handshake, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
+use crate::routing::Consistency;
+use crate::routing::gtid::GtidPos;
 pub use auth::Login;
 pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
@@ -37,6 +41,8 @@ pub struct Context {
     pub pools: Arc<Pools<BackendConnector>>,
     pub limits: Arc<Limits>,
     pub stats: SessionStats,
+    /// Every write committed through this instance (global read consistency).
+    pub written: ArcSwap<GtidPos>,
     next_id: AtomicU32,
 }
 
@@ -47,6 +53,7 @@ impl Context {
             pools,
             limits: Arc::new(Limits::default()),
             stats: SessionStats::default(),
+            written: ArcSwap::from_pointee(GtidPos::default()),
             next_id: AtomicU32::new(1),
         })
     }
@@ -93,6 +100,10 @@ pub struct Session<S> {
     pin_mask: u32,
     /// When the session last wrote (read-your-writes window).
     last_write: Option<std::time::Instant>,
+    /// GTID position of the session's writes (read-your-writes by GTID).
+    gtid: Option<GtidPos>,
+    /// The current statement's `/* rwproxy:consistency=… */` hint.
+    stmt_consistency: Option<Consistency>,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -166,6 +177,8 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         next_stmt_id: 1,
         pin_mask: 0,
         last_write: None,
+        gtid: None,
+        stmt_consistency: None,
     };
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;

@@ -146,7 +146,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(end) = end {
             self.note_insert_id(&end);
             self.pins.after_statement(&stmt, &end);
-            self.note_write(&stmt);
+            if self.note_write(&stmt) && end.error.is_none() {
+                self.capture_gtid().await;
+            }
             let cursor =
                 layout.flags & 0x07 != 0 && end.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
             if cursor && !self.pins.cursors.contains(&client_id) {

@@ -11,6 +11,12 @@ const N: usize = PinReason::ALL.len();
 pub struct SessionStats {
     pinned: [AtomicI64; N],
     pin_events: [AtomicU64; N],
+    retries: AtomicU64,
+    /// Read-your-writes decisions: served by a caught-up reader, by a reader after a GTID
+    /// wait, or by the writer.
+    pub ryw_reader: AtomicU64,
+    pub ryw_waited: AtomicU64,
+    pub ryw_writer: AtomicU64,
 }
 
 fn index(r: PinReason) -> usize {
@@ -37,6 +43,14 @@ impl SessionStats {
                 self.pinned[index(*r)].fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+
+    pub fn note_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     pub fn pinned_now(&self, r: PinReason) -> i64 {

@@ -10,6 +10,7 @@ use crate::backend::{BackendConn, ConnKey, Schema};
 use crate::pool::PoolError;
 use crate::protocol::reply::err_packet;
 use crate::protocol::{caps, errcode};
+use crate::routing::gtid::GtidPos;
 use crate::routing::{Route, Target};
 
 /// Why no backend could be had; carries the ERR payload to send the client.
@@ -41,19 +42,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             return Ok(());
         }
-        let mut pooled = match self.checkout(route.hostgroup).await {
+        if route.target == Target::Reader
+            && let Some(need) = self.required_gtid()
+        {
+            let pooled = match self.consistent_reader(route.hostgroup, &need).await {
+                Some(p) => p,
+                None => {
+                    let writer = self.writer_route();
+                    self.checkout(writer.hostgroup, None).await.map_err(|e| proxy_err(e.to_string()))?
+                }
+            };
+            return self.install(pooled, route, need_insert_id).await;
+        }
+        let pooled = match self.checkout(route.hostgroup, None).await {
             Ok(p) => p,
             Err(e) if route.target == Target::Reader && reader_unusable(&e) => {
                 let writer = self.ctx.config().replication.map(|r| r.writer_hostgroup);
                 let Some(writer) = writer else { return Err(proxy_err(e.to_string())) };
                 tracing::debug!(id = self.id, "reader hostgroup unavailable ({e}); using the writer");
-                self.checkout(writer).await.map_err(|e| proxy_err(e.to_string()))?
+                self.checkout(writer, None).await.map_err(|e| proxy_err(e.to_string()))?
             }
             Err(e) => {
                 tracing::warn!(id = self.id, hostgroup = route.hostgroup, "checkout failed: {e}");
                 return Err(proxy_err(e.to_string()));
             }
         };
+        self.install(pooled, route, need_insert_id).await
+    }
+
+    /// Syncs a checked-out connection and makes it the held one.
+    async fn install(
+        &mut self,
+        mut pooled: Backend,
+        route: &Route,
+        need_insert_id: bool,
+    ) -> Result<(), Unavailable> {
         match self.sync_state(pooled.conn(), need_insert_id).await {
             Ok(()) => {}
             // A replica that does not have the schema yet (created moments ago on the primary).
@@ -70,7 +93,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    async fn checkout(&self, hostgroup: u32) -> Result<Backend, PoolError<crate::backend::BackendError>> {
+    pub(super) async fn checkout(
+        &self,
+        hostgroup: u32,
+        applied: Option<&GtidPos>,
+    ) -> Result<Backend, PoolError<crate::backend::BackendError>> {
         let key = self.conn_key();
         let want_schema = Schema::Known(self.login.database.clone());
         let (vars, multi) = (&self.vars, self.multi_statements);
@@ -82,7 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let no_schema = self.login.database.is_none();
         let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
-        self.ctx.pools.checkout(hostgroup, &key, &prefer, &accept).await
+        self.ctx.pools.checkout_where(hostgroup, &key, &prefer, &accept, applied).await
     }
 
     /// Brings a freshly checked-out connection to the session's state.

@@ -41,7 +41,9 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
     t +=
         "[[users]]\nusername = \"other\"\npassword = \"other\"\ndefault_hostgroup = 1\nmax_connections = 2\n";
     t += "[[users]]\nusername = \"load\"\npassword = \"load\"\ndefault_hostgroup = 0\n";
-    t += &format!("[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\n");
+    t += &format!(
+        "[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\ninterval_ms = 200\ntimeout_ms = 1000\n"
+    );
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
     t += "[admin]\nlisten = \"127.0.0.1:0\"\n";
     t + extra

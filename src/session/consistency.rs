@@ -1,0 +1,92 @@
+//! Read-your-writes by GTID: capture the GTID of each write, and pick a reader that has
+//! applied what the read must see (session: the session's writes; global: every write through
+//! this proxy instance), waiting briefly on one in global mode, else the writer.
+
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Backend, Session};
+use crate::config::ReadConsistency;
+use crate::routing::Consistency;
+use crate::routing::gtid::GtidPos;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn consistency(&self) -> ReadConsistency {
+        match self.stmt_consistency {
+            Some(Consistency::None) => ReadConsistency::None,
+            Some(Consistency::Session) => ReadConsistency::Session,
+            Some(Consistency::Global) => ReadConsistency::Global,
+            None => self.ctx.config().routing.read_consistency,
+        }
+    }
+
+    /// After a committed write on the held connection: its GTID (MariaDB `@@last_gtid`).
+    /// Without GTIDs (no binary log) nothing is recorded and the time window applies.
+    pub(super) async fn capture_gtid(&mut self) {
+        if self.consistency() == ReadConsistency::None
+            && self.ctx.config().routing.read_consistency == ReadConsistency::None
+        {
+            return;
+        }
+        let Some(b) = self.backend.as_mut() else { return };
+        if !b.conn().mariadb {
+            return;
+        }
+        let Ok(Ok(rows)) = b.conn().query_rows("SELECT @@last_gtid").await else { return };
+        let Some(pos) =
+            rows.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()).and_then(GtidPos::parse)
+        else {
+            return;
+        };
+        if pos.is_empty() {
+            return;
+        }
+        self.gtid.get_or_insert_with(GtidPos::default).merge(&pos);
+        self.ctx.written.rcu(|w| {
+            let mut w = GtidPos::clone(w);
+            w.merge(&pos);
+            w
+        });
+    }
+
+    /// What a read must see, if anything.
+    pub(super) fn required_gtid(&self) -> Option<GtidPos> {
+        let mut need = match self.consistency() {
+            ReadConsistency::None => return None,
+            ReadConsistency::Session => self.gtid.clone().unwrap_or_default(),
+            ReadConsistency::Global => GtidPos::clone(&self.ctx.written.load()),
+        };
+        if let Some(own) = &self.gtid {
+            need.merge(own);
+        }
+        (!need.is_empty()).then_some(need)
+    }
+
+    /// A reader connection that has applied `need`: one known to be caught up, or (global
+    /// mode) one that catches up within `routing.gtid_wait_ms`. `None`: use the writer.
+    pub(super) async fn consistent_reader(&self, hostgroup: u32, need: &GtidPos) -> Option<Backend> {
+        let stats = &self.ctx.stats;
+        if let Ok(p) = self.checkout(hostgroup, Some(need)).await {
+            stats.ryw_reader.fetch_add(1, Ordering::Relaxed);
+            return Some(p);
+        }
+        let wait = self.ctx.config().routing.gtid_wait;
+        if self.consistency() == ReadConsistency::Global
+            && !wait.is_zero()
+            && let Ok(mut p) = self.checkout(hostgroup, None).await
+        {
+            let sql = format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", need.to_wait_arg(), wait.as_secs_f64());
+            let reply = p.conn().query_rows(&sql).await;
+            let caught_up = matches!(&reply, Ok(Ok(r)) if r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some("0"));
+            if caught_up {
+                p.health().note_applied(need);
+                stats.ryw_waited.fetch_add(1, Ordering::Relaxed);
+                return Some(p);
+            }
+            self.ctx.pools.checkin(p);
+        }
+        stats.ryw_writer.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}

@@ -1,0 +1,159 @@
+//! Sending a command to a backend and relaying its reply, with transparent retries for
+//! autocommit reads that failed on a reader before any byte reached the client.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::relay::{RelayError, relay_reply};
+use super::sync::Unavailable;
+use super::{Session, SessionError};
+use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps};
+use crate::routing::{Route, Target};
+
+/// Error for a backend lost before the client saw any byte of the reply.
+const LOST_BACKEND: (u16, &str) = (2013, "HY000");
+/// Unknown database, table, column: what a lagging replica says after DDL on the primary.
+const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
+/// Held on reads too: the replica is shutting down or killed the connection; try another.
+const GOING_AWAY_ERRORS: [u16; 2] = [1053, 1927];
+/// Further attempts for a read after the first failed.
+const READ_RETRIES: u32 = 2;
+
+enum Attempt {
+    Done(Option<ReplyEnd>),
+    /// Nothing reached the client; try again (on the writer when `writer`).
+    Retry {
+        writer: bool,
+        why: String,
+    },
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Acquires a connection for `route`, sends the client's frames, relays the reply.
+    /// `None`: the client already got an error (no backend, or lost before any reply byte).
+    pub(super) async fn forward(
+        &mut self,
+        route: &Route,
+        need_insert_id: bool,
+        packet: &Packet,
+        kind: ReplyKind,
+        binary: bool,
+    ) -> Result<Option<ReplyEnd>, SessionError> {
+        self.forward_bytes(route, need_insert_id, packet.raw(), packet.last_seq, kind, binary).await
+    }
+
+    /// Like `forward` for frames the proxy built (rewritten statement ids). Reads routed to a
+    /// reader outside any pin are retried on another backend when the attempt failed before
+    /// any byte reached the client; writes and statements in transactions never are.
+    pub(super) async fn forward_bytes(
+        &mut self,
+        route: &Route,
+        need_insert_id: bool,
+        raw: &[u8],
+        last_seq: u8,
+        kind: ReplyKind,
+        binary: bool,
+    ) -> Result<Option<ReplyEnd>, SessionError> {
+        let retryable = route.target == Target::Reader && self.backend.is_none();
+        let mut route = route.clone();
+        let mut last_failure = String::new();
+        for attempt in 0..=READ_RETRIES {
+            let retry_here = retryable && route.target == Target::Reader;
+            match self.attempt(&route, need_insert_id, raw, last_seq, kind, binary, retry_here).await? {
+                Attempt::Done(end) => return Ok(end),
+                Attempt::Retry { writer, why } => {
+                    tracing::debug!(id = self.id, attempt, "read retried: {why}");
+                    self.ctx.stats.note_retry();
+                    last_failure = why;
+                    if writer {
+                        route = Route { target: Target::Writer, ..self.writer_route() };
+                    }
+                }
+            }
+        }
+        let msg = format!("rwproxy: read failed on {} backends: {last_failure}", READ_RETRIES + 1);
+        self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &mut self,
+        route: &Route,
+        need_insert_id: bool,
+        raw: &[u8],
+        last_seq: u8,
+        kind: ReplyKind,
+        binary: bool,
+        retryable: bool,
+    ) -> Result<Attempt, SessionError> {
+        const HOLD: [u16; 5] = [
+            SCHEMA_LAG_ERRORS[0],
+            SCHEMA_LAG_ERRORS[1],
+            SCHEMA_LAG_ERRORS[2],
+            GOING_AWAY_ERRORS[0],
+            GOING_AWAY_ERRORS[1],
+        ];
+        let hold: &[u16] = if retryable { &HOLD } else { &[] };
+        if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
+            self.client.write_packet(last_seq.wrapping_add(1), &payload).await?;
+            return Ok(Attempt::Done(None));
+        }
+        let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
+        let Some(backend) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
+        let addr = backend.server().address.clone();
+        if let Err(e) = backend.conn().stream().write_raw(raw).await {
+            return self.backend_lost(&addr, &e.to_string(), retryable, last_seq).await;
+        }
+        let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
+        match relay_reply(backend.conn().stream(), &mut self.client, tracker, hold).await {
+            Ok(end) => {
+                if let Some(st) = end.status {
+                    self.status = st;
+                }
+                Ok(Attempt::Done(Some(end)))
+            }
+            Err(RelayError::Client(e)) => {
+                self.discard_backend();
+                Err(SessionError::Protocol(e))
+            }
+            Err(RelayError::Backend { source, client_saw_bytes: true }) => {
+                self.discard_backend();
+                self.ctx.pools.server_failed(&addr, &source.to_string());
+                Err(SessionError::BackendMidReply(format!("{addr}: {source}")))
+            }
+            Err(RelayError::Backend { source, client_saw_bytes: false }) => {
+                self.backend_lost(&addr, &source.to_string(), retryable, last_seq).await
+            }
+            Err(RelayError::Held(code)) => {
+                let schema_lag = SCHEMA_LAG_ERRORS.contains(&code);
+                if schema_lag {
+                    self.release_backend();
+                } else {
+                    debug_assert!(GOING_AWAY_ERRORS.contains(&code));
+                    self.discard_backend();
+                    self.ctx.pools.server_failed(&addr, &format!("ERR {code}"));
+                }
+                Ok(Attempt::Retry { writer: schema_lag, why: format!("{addr} answered ERR {code}") })
+            }
+        }
+    }
+
+    /// The backend connection broke before any reply byte: retry a read elsewhere, or tell
+    /// the client (the session stays usable with a new connection next time).
+    async fn backend_lost(
+        &mut self,
+        addr: &str,
+        why: &str,
+        retryable: bool,
+        last_seq: u8,
+    ) -> Result<Attempt, SessionError> {
+        self.discard_backend();
+        self.ctx.pools.server_failed(addr, why);
+        if retryable {
+            return Ok(Attempt::Retry { writer: false, why: format!("{addr}: {why}") });
+        }
+        let msg = format!("rwproxy: lost connection to backend {addr} during query: {why}");
+        self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
+        Ok(Attempt::Done(None))
+    }
+}
