@@ -28,7 +28,11 @@ pub async fn probe(conn: &mut BackendConn) -> Result<Probe, String> {
     };
     let replication = (!status.rows.is_empty()).then(|| {
         let get = |a: &str, b: &str| status.get(a).or_else(|| status.get(b)).map(str::to_string);
-        let yes = |v: Option<String>| v.is_some_and(|v| v.eq_ignore_ascii_case("Yes"));
+        // "Connecting": the primary is unreachable; the replica still has the freshest data
+        // there is and keeps serving reads.
+        let yes = |v: Option<String>| {
+            v.is_some_and(|v| v.eq_ignore_ascii_case("Yes") || v.eq_ignore_ascii_case("Connecting"))
+        };
         let error = [get("Last_SQL_Error", "Last_SQL_Error"), get("Last_IO_Error", "Last_IO_Error")]
             .into_iter()
             .flatten()

@@ -54,7 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
         self.status = status::AUTOCOMMIT;
         if self.login.database.is_some() {
-            let route = self.writer_route();
+            let route = self.schema_check_route();
             if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
                 self.client.write_packet(seq, &payload).await?;
                 return Ok(());

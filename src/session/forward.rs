@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::relay::{RelayError, relay_reply};
+use super::relay::{RelayError, Retryable, relay_reply};
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps};
@@ -15,6 +15,8 @@ const LOST_BACKEND: (u16, &str) = (2013, "HY000");
 const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// Held on reads too: the replica is shutting down or killed the connection; try another.
 const GOING_AWAY_ERRORS: [u16; 2] = [1053, 1927];
+/// Replies to retryable reads are held back until complete or this large.
+const HOLD_BYTES: usize = 64 * 1024;
 /// Further attempts for a read after the first failed.
 const READ_RETRIES: u32 = 2;
 
@@ -93,7 +95,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             GOING_AWAY_ERRORS[0],
             GOING_AWAY_ERRORS[1],
         ];
-        let hold: &[u16] = if retryable { &HOLD } else { &[] };
+        let retry =
+            if retryable { Retryable { errors: &HOLD, bytes: HOLD_BYTES } } else { Retryable::default() };
         if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
             self.client.write_packet(last_seq.wrapping_add(1), &payload).await?;
             return Ok(Attempt::Done(None));
@@ -105,7 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.backend_lost(&addr, &e.to_string(), retryable, last_seq).await;
         }
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
-        match relay_reply(backend.conn().stream(), &mut self.client, tracker, hold).await {
+        match relay_reply(backend.conn().stream(), &mut self.client, tracker, retry).await {
             Ok(end) => {
                 if let Some(st) = end.status {
                     self.status = st;

@@ -21,24 +21,34 @@ pub enum RelayError {
     Held(u16),
 }
 
+/// What the relay may hold back so that a failed read can still be retried elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retryable<'a> {
+    /// A reply that is just one ERR with one of these codes is not forwarded: `Held(code)`.
+    pub errors: &'a [u16],
+    /// The first bytes of the reply (up to this many) are forwarded only once the reply is
+    /// complete or this much has arrived, so a backend dying mid-reply is still invisible.
+    pub bytes: usize,
+}
+
 /// Relays one reply. On `LocalInfile` it pumps the client's file packets to the backend
 /// and goes on with the reply.
 pub async fn relay_reply<B, C>(
     backend: &mut PacketStream<B>,
     client: &mut PacketStream<C>,
     mut tracker: ReplyTracker,
-    hold: &[u16],
+    retry: Retryable<'_>,
 ) -> Result<ReplyEnd, RelayError>
 where
     B: AsyncRead + AsyncWrite + Unpin,
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut frame_left = 0usize; // bytes of the current frame still to forward
+    let mut frame_left = 0usize; // bytes of the current frame still to pass over
     let mut pending: Option<Step> = None; // step of the last classified frame
     let mut sent = false;
+    let mut pos = 0; // bytes at the front of the buffer already classified, not yet written
     loop {
         let buf = backend.buffered();
-        let mut pos = 0;
         loop {
             if frame_left > 0 {
                 let n = frame_left.min(buf.len() - pos);
@@ -56,28 +66,31 @@ where
             if buf.len() < head_end {
                 break;
             }
-            if !sent && pos == 0 && !hold.is_empty() && buf[4] == 0xff && len >= 3 {
+            if !sent && pos == 0 && !retry.errors.is_empty() && buf[4] == 0xff && len >= 3 {
                 if buf.len() < 4 + len {
                     break;
                 }
                 let code = u16::from_le_bytes([buf[5], buf[6]]);
-                if hold.contains(&code) {
+                if retry.errors.contains(&code) {
                     backend.consume(4 + len);
                     return Err(RelayError::Held(code));
                 }
             }
             let step = tracker
                 .on_frame(len, &buf[pos + 4..head_end])
-                .map_err(|source| RelayError::Backend { source, client_saw_bytes: sent || pos > 0 })?;
+                .map_err(|source| RelayError::Backend { source, client_saw_bytes: sent })?;
             pending = Some(step);
             frame_left = 4 + len;
         }
-        if pos > 0 {
+        let complete = frame_left == 0 && matches!(pending, Some(Step::Done(_) | Step::LocalInfile));
+        let holding = !sent && !complete && pos < retry.bytes;
+        if pos > 0 && !holding {
             client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
             backend.consume(pos);
+            pos = 0;
             sent = true;
         }
-        if frame_left == 0 {
+        if complete {
             match pending {
                 Some(Step::Done(end)) => return Ok(end),
                 Some(Step::LocalInfile) => {
@@ -159,7 +172,7 @@ mod tests {
             &mut backend,
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
-            &[],
+            Retryable::default(),
         )
         .await
         .unwrap();
@@ -195,12 +208,42 @@ mod tests {
             &mut backend,
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
-            &[],
+            Retryable::default(),
         )
         .await
         .unwrap();
         assert_eq!(end.status, Some(2));
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn retryable_reads_hold_back_partial_replies() {
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, mut c_far) = duplex(1 << 16);
+        b_far
+            .write_all(&frames(&[
+                b"\x01",
+                b"\x03def\x00\x00\x00\x01a\x00\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00",
+            ]))
+            .await
+            .unwrap();
+        drop(b_far); // dies after the metadata
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let retry = Retryable { errors: &[1146], bytes: 64 * 1024 };
+        let err = relay_reply(
+            &mut backend,
+            &mut client,
+            ReplyTracker::new(ReplyKind::ResultSets, false, false),
+            retry,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RelayError::Backend { client_saw_bytes: false, .. }), "{err:?}");
+        drop(client);
+        let mut got = Vec::new();
+        c_far.read_to_end(&mut got).await.unwrap();
+        assert!(got.is_empty(), "nothing reached the client");
     }
 
     #[tokio::test]
@@ -215,7 +258,7 @@ mod tests {
             &mut backend,
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
-            &[],
+            Retryable::default(),
         )
         .await
         .unwrap_err();

@@ -16,6 +16,23 @@ use crate::routing::{Route, Target};
 /// Why no backend could be had; carries the ERR payload to send the client.
 pub struct Unavailable(pub Bytes);
 
+/// Why a checked-out connection could not be brought to the session's state.
+pub(super) enum SyncFailure {
+    /// The server refused (e.g. unknown schema): its ERR payload, for the client.
+    Server(Bytes),
+    /// The connection is broken: nothing of the client's statement was sent; try another.
+    Broken(String),
+}
+
+impl From<SyncFailure> for Unavailable {
+    fn from(f: SyncFailure) -> Self {
+        match f {
+            SyncFailure::Server(p) => Unavailable(p),
+            SyncFailure::Broken(why) => proxy_err(why),
+        }
+    }
+}
+
 fn proxy_err(msg: String) -> Unavailable {
     let (code, state) = errcode::PROXY_BACKEND;
     Unavailable(err_packet(code, state, &format!("rwproxy: {msg}")).into())
@@ -32,42 +49,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Makes sure the session holds a connection for `route`, synced to its state. A held
     /// (pinned) connection is used as it is. A reader hostgroup that cannot serve falls back
-    /// to the writer.
+    /// to the writer. A pooled connection found dead while syncing (nothing of the client's
+    /// statement was sent yet) is replaced once.
     pub(super) async fn acquire(&mut self, route: &Route, need_insert_id: bool) -> Result<(), Unavailable> {
         if let Some(held) = self.backend.as_mut() {
             if need_insert_id && held.conn().applied.last_insert_id != self.vars.last_insert_id {
                 let id = self.vars.last_insert_id;
-                Self::run_sync_sql(held.conn(), &format!("SET last_insert_id = {id}")).await?;
+                Self::run_sync_sql(held.conn(), &format!("SET last_insert_id = {id}"))
+                    .await
+                    .map_err(Unavailable::from)?;
                 held.conn().applied.last_insert_id = id;
             }
             return Ok(());
         }
+        let mut last = String::new();
+        for _ in 0..2 {
+            let pooled = self.pick(route).await?;
+            let (addr, hostgroup) = (pooled.server().address.clone(), pooled.server().hostgroup);
+            match self.install(pooled, route, need_insert_id).await {
+                Ok(()) => return Ok(()),
+                Err(SyncFailure::Server(payload)) => return Err(Unavailable(payload)),
+                Err(SyncFailure::Broken(why)) => {
+                    self.ctx.pools.server_failed(&addr, &why);
+                    last = format!("hostgroup {hostgroup}: backend {addr} failed: {why}");
+                }
+            }
+        }
+        Err(proxy_err(last))
+    }
+
+    /// A connection for `route` from the pools: a consistent reader, the reader hostgroup,
+    /// or the writer when readers cannot serve.
+    async fn pick(&self, route: &Route) -> Result<Backend, Unavailable> {
         if route.target == Target::Reader
             && let Some(need) = self.required_gtid()
         {
-            let pooled = match self.consistent_reader(route.hostgroup, &need).await {
-                Some(p) => p,
-                None => {
-                    let writer = self.writer_route();
-                    self.checkout(writer.hostgroup, None).await.map_err(|e| proxy_err(e.to_string()))?
-                }
-            };
-            return self.install(pooled, route, need_insert_id).await;
+            if let Some(p) = self.consistent_reader(route.hostgroup, &need).await {
+                return Ok(p);
+            }
+            let writer = self.writer_route();
+            return self.checkout(writer.hostgroup, None).await.map_err(|e| proxy_err(e.to_string()));
         }
-        let pooled = match self.checkout(route.hostgroup, None).await {
-            Ok(p) => p,
+        match self.checkout(route.hostgroup, None).await {
+            Ok(p) => Ok(p),
             Err(e) if route.target == Target::Reader && reader_unusable(&e) => {
                 let writer = self.ctx.config().replication.map(|r| r.writer_hostgroup);
                 let Some(writer) = writer else { return Err(proxy_err(e.to_string())) };
                 tracing::debug!(id = self.id, "reader hostgroup unavailable ({e}); using the writer");
-                self.checkout(writer, None).await.map_err(|e| proxy_err(e.to_string()))?
+                self.checkout(writer, None).await.map_err(|e| proxy_err(e.to_string()))
             }
             Err(e) => {
                 tracing::warn!(id = self.id, hostgroup = route.hostgroup, "checkout failed: {e}");
-                return Err(proxy_err(e.to_string()));
+                Err(proxy_err(e.to_string()))
             }
-        };
-        self.install(pooled, route, need_insert_id).await
+        }
     }
 
     /// Syncs a checked-out connection and makes it the held one.
@@ -76,16 +111,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         mut pooled: Backend,
         route: &Route,
         need_insert_id: bool,
-    ) -> Result<(), Unavailable> {
+    ) -> Result<(), SyncFailure> {
         match self.sync_state(pooled.conn(), need_insert_id).await {
             Ok(()) => {}
             // A replica that does not have the schema yet (created moments ago on the primary).
-            Err(Unavailable(err))
+            Err(SyncFailure::Server(err))
                 if route.target == Target::Reader && err.get(1..3) == Some(&1049u16.to_le_bytes()[..]) =>
             {
                 self.ctx.pools.checkin(pooled);
                 let writer = Route { target: Target::Writer, ..self.writer_route() };
-                return Box::pin(self.acquire(&writer, need_insert_id)).await;
+                return Box::pin(self.acquire(&writer, need_insert_id))
+                    .await
+                    .map_err(|Unavailable(p)| SyncFailure::Server(p));
             }
             Err(e) => return Err(e),
         }
@@ -113,22 +150,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Brings a freshly checked-out connection to the session's state.
-    async fn sync_state(&self, conn: &mut BackendConn, need_insert_id: bool) -> Result<(), Unavailable> {
+    async fn sync_state(&self, conn: &mut BackendConn, need_insert_id: bool) -> Result<(), SyncFailure> {
+        let broken = |e: crate::backend::BackendError| SyncFailure::Broken(e.to_string());
         let (reset, _) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
         if reset || conn.dirty {
-            conn.reset().await.map_err(|e| proxy_err(e.to_string()))?;
+            conn.reset().await.map_err(broken)?;
         }
         if conn.multi_statements != self.multi_statements {
-            let r = conn
-                .set_multi_statements(self.multi_statements)
+            conn.set_multi_statements(self.multi_statements)
                 .await
-                .map_err(|e| proxy_err(e.to_string()))?;
-            r.map_err(Unavailable)?;
+                .map_err(broken)?
+                .map_err(SyncFailure::Server)?;
         }
         if let Some(db) = &self.login.database
             && conn.schema != Schema::Known(Some(db.clone()))
         {
-            conn.init_db(db).await.map_err(|e| proxy_err(e.to_string()))?.map_err(Unavailable)?;
+            conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
         }
         let (_, set_sql) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
         if let Some(sql) = set_sql {
@@ -141,8 +178,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    async fn run_sync_sql(conn: &mut BackendConn, sql: &str) -> Result<(), Unavailable> {
-        conn.query_ok(sql).await.map_err(|e| proxy_err(e.to_string()))?.map_err(Unavailable)
+    async fn run_sync_sql(conn: &mut BackendConn, sql: &str) -> Result<(), SyncFailure> {
+        match conn.query_ok(sql).await {
+            Ok(r) => r.map_err(SyncFailure::Server),
+            Err(e) => Err(SyncFailure::Broken(e.to_string())),
+        }
     }
 
     /// Gives the held backend back: clean connections straight to the idle list, those with
@@ -169,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Ends the login: validates the initial schema on a backend, then sends OK.
     pub(super) async fn finish_login(&mut self, seq: u8) -> Result<(), SessionError> {
         if self.login.database.is_some() {
-            let route = self.writer_route();
+            let route = self.schema_check_route();
             if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
                 self.client.write_packet(seq, &payload).await?;
                 return Err(SessionError::Refused("initial schema or backend unavailable"));
@@ -177,6 +217,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.release_backend();
         }
         self.send_ok(seq).await
+    }
+
+    /// Where to check that a schema exists: a reader (so logins work while the primary is
+    /// down), which falls back to the writer when readers lack it or cannot serve.
+    pub(super) fn schema_check_route(&self) -> Route {
+        match self.ctx.config().replication {
+            Some(r) => Route {
+                hostgroup: r.reader_hostgroup,
+                target: Target::Reader,
+                reason: crate::routing::Reason::SessionState,
+                error: None,
+            },
+            None => self.writer_route(),
+        }
     }
 
     /// A route to the writer (or the user's default hostgroup without replication).

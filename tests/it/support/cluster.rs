@@ -19,6 +19,8 @@ pub const DATABASE: &str = "rwtest";
 
 pub struct Node {
     pub name: String,
+    /// Replicas start with `--read-only`, so a restarted replica is read-only again.
+    pub replica: bool,
     pub port: u16,
     pub server_id: u32,
     pub datadir: PathBuf,
@@ -87,6 +89,9 @@ impl Node {
         ];
         if is_root() {
             a.push("--user=root".into());
+        }
+        if self.replica {
+            a.push("--read-only=1".into());
         }
         a
     }
@@ -168,6 +173,7 @@ impl Cluster {
             copy_dir(&template, &datadir);
             Node {
                 name: name.into(),
+                replica: i > 0,
                 port: ports[i],
                 server_id: i as u32 + 1,
                 datadir,
