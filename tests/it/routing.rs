@@ -347,3 +347,19 @@ async fn schema_missing_on_replicas_is_read_from_the_primary() {
         .sql(&format!("SET SESSION sql_log_bin = 0; DROP DATABASE {db}; DROP TABLE {DATABASE}.{db}"));
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_is_also_reader_puts_the_primary_in_the_read_rotation() {
+    let cfg = config_text(cluster(), "")
+        .replace("reader_hostgroup = 1\n", "reader_hostgroup = 1\nwriter_is_also_reader = true\n");
+    let proxy = Proxy::start(&cfg).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // the monitor has assigned roles
+    let mut c = connect(proxy.port()).await;
+    assert_eq!(ids(&mut c, "SELECT @@server_id", 90).await, BTreeSet::from([1, 2, 3]));
+    proxy.shutdown().await;
+    let proxy = Proxy::default().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut c = connect(proxy.port()).await;
+    assert_eq!(ids(&mut c, "SELECT @@server_id", 60).await, BTreeSet::from([2, 3]), "default: readers only");
+    proxy.shutdown().await;
+}
