@@ -25,13 +25,15 @@ grep -q '^ready' "$ready" || { echo "cluster did not start" >&2; exit 1; }
 
 cfg=$(mktemp --suffix=.toml)
 sed 's/^listen = "127.0.0.1:6033"/listen = "127.0.0.1:16033"/; s/^listen = "127.0.0.1:6080"/listen = "127.0.0.1:16080"/' config/local.toml >"$cfg"
+# WORKER_THREADS=1 runs the proxy on one thread (less CPU per query on a shared 2-core host).
+[ -n "${WORKER_THREADS:-}" ] && sed -i "s/^\[proxy\]/[proxy]\nworker_threads = $WORKER_THREADS/" "$cfg"
 RUST_LOG=warn ./target/release/rwproxy --config "$cfg" &
 proxy_pid=$!
 trap 'kill $proxy_pid $cluster_pid 2>/dev/null; rm -f "$cfg" "$ready"' EXIT
 for _ in $(seq 1 50); do mariadb -h127.0.0.1 -P16033 -uapp -papp -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 
-sb() { # port, command
-  sysbench oltp_point_select --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
+sb() { # port, command (PS_MODE=disable sends COM_QUERY instead of prepared statements)
+  sysbench oltp_point_select --db-ps-mode="${PS_MODE:-auto}" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
     --mysql-password=app --mysql-db=rwtest --tables=1 --table-size=10000 \
     --threads="$threads" --time="$secs" --report-interval=0 "$2"
 }

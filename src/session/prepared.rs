@@ -2,6 +2,8 @@
 //! prepares a statement lazily the first time it runs it; parameter types are re-sent to a
 //! backend statement that has not seen them; long data and cursors pin the connection.
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::sync::Unavailable;
@@ -13,8 +15,8 @@ use crate::routing::{Flags, Statement, classify};
 /// A statement as the client knows it.
 #[derive(Debug, Clone)]
 pub struct ClientStmt {
-    pub sql: Vec<u8>,
-    pub stmt: Statement,
+    pub sql: Arc<[u8]>,
+    pub stmt: Arc<Statement>,
     pub params: u16,
     /// Parameter types from the client's last execute that sent them.
     pub types: Option<Vec<u8>>,
@@ -86,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         self.client.write_raw(&out).await?;
-        self.stmts.insert(id, ClientStmt { sql: sql.to_vec(), stmt, params, types: None });
+        self.stmts.insert(id, ClientStmt { sql: sql.into(), stmt: Arc::new(stmt), params, types: None });
         self.finish_statement();
         Ok(())
     }
