@@ -9,6 +9,7 @@ pub mod gtid;
 pub mod lexer;
 mod rules;
 pub mod set;
+mod statement;
 
 pub use classify::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx, classify};
 pub use digest::{Digest, hash64};

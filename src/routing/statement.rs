@@ -1,0 +1,144 @@
+//! What the classifier says about a statement: its kind, flags, hints and digest.
+
+use super::digest::Digest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    Begin,
+    BeginReadOnly,
+    Commit,
+    Rollback,
+    Savepoint,
+    RollbackToSavepoint,
+    ReleaseSavepoint,
+    Xa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SELECT / WITH … SELECT / VALUES / TABLE without locking or side effects in the text.
+    Read,
+    /// `FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`.
+    LockingRead,
+    Write,
+    Ddl,
+    Transaction(Tx),
+    /// `SET …` (session, global or user variables; the SET parser refines it).
+    SessionSet,
+    Use,
+    /// SHOW / DESCRIBE / EXPLAIN / HELP.
+    Show,
+    Other,
+    Empty,
+}
+
+/// Facts found anywhere in the statement that matter for routing and pinning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(u32);
+
+impl Flags {
+    pub const FOR_UPDATE: u32 = 1;
+    pub const FOR_SHARE: u32 = 1 << 1;
+    /// SELECT … INTO (@var, OUTFILE, DUMPFILE).
+    pub const INTO: u32 = 1 << 2;
+    pub const USER_VAR_ASSIGN: u32 = 1 << 3;
+    pub const USER_VAR_READ: u32 = 1 << 4;
+    pub const GET_LOCK: u32 = 1 << 5;
+    pub const RELEASE_LOCK: u32 = 1 << 6;
+    pub const RELEASE_ALL_LOCKS: u32 = 1 << 7;
+    /// IS_USED_LOCK / IS_FREE_LOCK: lock state lives on the primary.
+    pub const LOCK_QUERY: u32 = 1 << 8;
+    pub const LAST_INSERT_ID: u32 = 1 << 9;
+    pub const CALC_FOUND_ROWS: u32 = 1 << 10;
+    pub const FOUND_ROWS: u32 = 1 << 11;
+    /// NEXTVAL/SETVAL/LASTVAL, NEXT/PREVIOUS VALUE FOR.
+    pub const SEQUENCE: u32 = 1 << 12;
+    pub const CREATE_TEMP: u32 = 1 << 13;
+    pub const DROP_TEMP: u32 = 1 << 14;
+    pub const LOCK_TABLES: u32 = 1 << 15;
+    pub const UNLOCK_TABLES: u32 = 1 << 16;
+    /// More than one statement in the text.
+    pub const MULTI: u32 = 1 << 17;
+    /// Reads the previous statement's outcome: warnings, errors, ROW_COUNT(), GET DIAGNOSTICS.
+    pub const SESSION_INFO: u32 = 1 << 18;
+    pub const PREPARE_SQL: u32 = 1 << 19;
+    pub const DEALLOCATE_SQL: u32 = 1 << 20;
+    /// A function or form that must run on the primary (GTID waits, …).
+    pub const SIDE_EFFECT: u32 = 1 << 21;
+    pub const CALL: u32 = 1 << 22;
+    pub const INSERT: u32 = 1 << 23;
+    /// A multi-statement with something other than plain reads.
+    pub const NOT_ALL_READS: u32 = 1 << 24;
+    /// A multi-statement that changes session state (SET, USE …).
+    pub const STATE_IN_MULTI: u32 = 1 << 25;
+    /// FLUSH TABLES WITH READ LOCK.
+    pub const GLOBAL_LOCK: u32 = 1 << 26;
+    pub const EXECUTE_SQL: u32 = 1 << 27;
+    /// SHOW of primary-only facts (binlogs, replication, processlist).
+    pub const PRIMARY_ONLY: u32 = 1 << 28;
+
+    pub fn has(self, f: u32) -> bool {
+        self.0 & f != 0
+    }
+    pub fn set(&mut self, f: u32) {
+        self.0 |= f;
+    }
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintTarget {
+    Writer,
+    Reader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    None,
+    Session,
+    Global,
+}
+
+/// Routing hints read from comments: `/* rwproxy:writer */`, `/* rwproxy:reader */`,
+/// `/* hostgroup=N */`, `/* rwproxy:consistency=none|session|global */`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hint {
+    pub target: Option<HintTarget>,
+    pub hostgroup: Option<u32>,
+    pub consistency: Option<Consistency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub kind: Kind,
+    pub flags: Flags,
+    pub hint: Hint,
+    pub digest: Digest,
+    pub statements: u32,
+}
+
+impl Statement {
+    /// A plain read a replica may serve: nothing in the text needs the primary.
+    pub fn is_plain_read(&self) -> bool {
+        const WRITER_ONLY: u32 = Flags::FOR_UPDATE
+            | Flags::FOR_SHARE
+            | Flags::INTO
+            | Flags::USER_VAR_ASSIGN
+            | Flags::GET_LOCK
+            | Flags::RELEASE_LOCK
+            | Flags::RELEASE_ALL_LOCKS
+            | Flags::LOCK_QUERY
+            | Flags::LAST_INSERT_ID
+            | Flags::CALC_FOUND_ROWS
+            | Flags::FOUND_ROWS
+            | Flags::SEQUENCE
+            | Flags::SESSION_INFO
+            | Flags::SIDE_EFFECT
+            | Flags::NOT_ALL_READS
+            | Flags::STATE_IN_MULTI
+            | Flags::PRIMARY_ONLY;
+        matches!(self.kind, Kind::Read | Kind::Show) && self.flags.0 & WRITER_ONLY == 0
+    }
+}
