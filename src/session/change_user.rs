@@ -32,7 +32,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.send_err(seq, errcode::ACCESS_DENIED, &msg).await;
         };
         let ctx = self.ctx.clone();
-        if !ctx.limits.set_user(&mut self._slot, &user.username, user.max_connections) {
+        if !ctx.limits.set_user(&mut self.slot, &user.username, user.max_connections) {
             let msg = format!("Too many connections for user '{}'", user.username);
             return self.send_err(seq, errcode::TOO_MANY_CONNECTIONS, &msg).await;
         }

@@ -89,7 +89,7 @@ pub struct Session<S> {
     login: Login,
     backend: Option<Backend>,
     status: u16,
-    _slot: Slot,
+    slot: Slot,
     /// Session state the client set, replayed on every borrowed connection.
     vars: SessionVars,
     pins: Pins,
@@ -169,7 +169,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         login,
         backend: None,
         status: status::AUTOCOMMIT,
-        _slot: slot,
+        slot,
         vars: SessionVars::default(),
         pins: Pins::default(),
         multi_statements: false,
