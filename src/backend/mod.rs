@@ -71,6 +71,8 @@ pub struct BackendConn {
     pub prepared: PreparedCache,
     /// True for MariaDB servers (variable spellings differ from MySQL 8).
     pub mariadb: bool,
+    /// OK packets on this connection report `last_gtid` (session tracking).
+    pub tracks_gtid: bool,
 }
 
 impl BackendConn {
@@ -95,7 +97,9 @@ impl BackendConn {
             return Err(BackendError::Rejected { addr: addr.into(), code, message });
         }
         let greeting = HandshakeV10::decode(greeting.payload()).map_err(perr)?;
-        let capabilities = (capabilities | caps::BACKEND_BASE) & greeting.capabilities;
+        // Session tracking is always asked for: OK packets then report each write's GTID; the
+        // relay removes what the client did not negotiate.
+        let capabilities = (capabilities | caps::BACKEND_BASE | caps::SESSION_TRACK) & greeting.capabilities;
         let response = HandshakeResponse {
             capabilities,
             max_packet: 1 << 30,
@@ -119,9 +123,11 @@ impl BackendConn {
             multi_statements: capabilities & caps::MULTI_STATEMENTS != 0,
             prepared: PreparedCache::default(),
             mariadb: false,
+            tracks_gtid: false,
         };
         conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
         conn.finish_auth(secret).await?;
+        conn.enable_gtid_tracking().await?;
         Ok(conn)
     }
 
@@ -201,6 +207,18 @@ impl BackendConn {
         Ok(r)
     }
 
+    /// Adds `last_gtid` to the tracked session variables (MariaDB with session tracking), so
+    /// every commit's GTID arrives in its OK packet at no extra cost.
+    pub async fn enable_gtid_tracking(&mut self) -> Result<(), BackendError> {
+        self.tracks_gtid = false;
+        if !self.mariadb || self.capabilities & caps::SESSION_TRACK == 0 {
+            return Ok(());
+        }
+        let sql = "SET SESSION session_track_system_variables = CONCAT(@@session_track_system_variables, ',last_gtid')";
+        self.tracks_gtid = self.query_ok(sql).await?.is_ok();
+        Ok(())
+    }
+
     /// Restores a just-opened session state (variables, temp tables, transaction, locks,
     /// prepared statements); the current schema is then unknown.
     pub async fn reset(&mut self) -> Result<(), BackendError> {
@@ -213,7 +231,7 @@ impl BackendConn {
                 if self.schema != Schema::Known(None) {
                     self.schema = Schema::Unknown;
                 }
-                Ok(())
+                self.enable_gtid_tracking().await
             }
             Err(err) => {
                 let (code, message) = parse_err(&err).unwrap_or((0, String::new()));

@@ -150,6 +150,8 @@ pub struct ReplyTracker {
     continuing: bool,
     /// An insert id seen in an earlier result of a multi-result reply.
     last_insert_id: u64,
+    /// The last frame fed was an OK packet (not PREPARE_OK, not an EOF).
+    last_ok: bool,
 }
 
 impl ReplyTracker {
@@ -160,11 +162,42 @@ impl ReplyTracker {
             ReplyKind::FieldList => State::Columns(u64::MAX),
             _ => State::Start,
         };
-        ReplyTracker { kind, deprecate_eof, binary, state, continuing: false, last_insert_id: 0 }
+        ReplyTracker {
+            kind,
+            deprecate_eof,
+            binary,
+            state,
+            continuing: false,
+            last_insert_id: 0,
+            last_ok: false,
+        }
+    }
+
+    /// Whether the frame just fed was an OK packet (which may carry session-state data).
+    pub fn frame_was_ok(&self) -> bool {
+        self.last_ok
     }
 
     /// Feeds one frame: its payload length and up to `HEAD_LEN` leading payload bytes.
     pub fn on_frame(&mut self, len: usize, head: &[u8]) -> Result<Step, ProtocolError> {
+        let first = head.first().copied();
+        let (was, was_continuing) = (self.state, self.continuing);
+        let step = self.classify_frame(len, head);
+        let terminator_ok = first == Some(0xfe) && self.deprecate_eof && len < MAX_PAYLOAD;
+        self.last_ok = step.is_ok()
+            && !was_continuing
+            && match (was, self.kind) {
+                (State::Start, ReplyKind::Prepare) => false,
+                (State::Start, _) => {
+                    first == Some(0x00) || (first == Some(0xfe) && len < 9 && self.deprecate_eof)
+                }
+                (State::Rows, _) | (State::Columns(_), ReplyKind::FieldList) => terminator_ok,
+                _ => false,
+            };
+        step
+    }
+
+    fn classify_frame(&mut self, len: usize, head: &[u8]) -> Result<Step, ProtocolError> {
         if self.continuing {
             self.continuing = len == MAX_PAYLOAD;
             return Ok(Step::More);

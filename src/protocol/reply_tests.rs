@@ -232,3 +232,25 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn ok_frames_are_flagged() {
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, true, false);
+    t.on_frame(7, b"\x00\x01\x00\x02\x00\x00\x00").unwrap();
+    assert!(t.frame_was_ok());
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, true, false);
+    for f in [vec![1], coldef("a"), b"\x011".to_vec()] {
+        t.on_frame(f.len(), &f).unwrap();
+        assert!(!t.frame_was_ok());
+    }
+    t.on_frame(7, b"\xfe\x00\x00\x02\x00\x00\x00").unwrap();
+    assert!(t.frame_was_ok(), "deprecate-EOF terminator is an OK");
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    for f in [vec![1], coldef("a"), EOF_AUTOCOMMIT.to_vec(), b"\x011".to_vec(), EOF_AUTOCOMMIT.to_vec()] {
+        t.on_frame(f.len(), &f).unwrap();
+        assert!(!t.frame_was_ok(), "EOF packets are not OK packets");
+    }
+    let mut t = ReplyTracker::new(ReplyKind::Prepare, true, false);
+    t.on_frame(12, b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00").unwrap();
+    assert!(!t.frame_was_ok(), "PREPARE_OK is not an OK packet");
+}

@@ -194,6 +194,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 conn.applied = SessionVars::default();
                 conn.prepared.clear();
                 conn.multi_statements = conn.capabilities & caps::MULTI_STATEMENTS != 0;
+                // The reset also dropped the proxy's GTID tracking.
+                if conn.enable_gtid_tracking().await.is_err() {
+                    self.discard_backend();
+                }
             }
         } else {
             self.send_ok(1).await?;

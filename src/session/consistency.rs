@@ -21,8 +21,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// After a committed write on the held connection: its GTID (MariaDB `@@last_gtid`).
-    /// Without GTIDs (no binary log) nothing is recorded and the time window applies.
+    /// After a committed write: its GTID. Connections with session tracking reported it in the
+    /// OK packet already (`note_gtid` from the relay); on others (tracking refused) the proxy
+    /// asks `@@last_gtid`. Without GTIDs (no binary log) nothing is recorded and the time
+    /// window applies.
     pub(super) async fn capture_gtid(&mut self) {
         if self.consistency() == ReadConsistency::None
             && self.ctx.config().routing.read_consistency == ReadConsistency::None
@@ -30,18 +32,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return;
         }
         let Some(b) = self.backend.as_mut() else { return };
-        if !b.conn().mariadb {
+        if !b.conn().mariadb || b.conn().tracks_gtid {
             return;
         }
         let Ok(Ok(rows)) = b.conn().query_rows("SELECT @@last_gtid").await else { return };
-        let Some(pos) =
-            rows.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()).and_then(GtidPos::parse)
-        else {
-            return;
-        };
-        if pos.is_empty() {
-            return;
+        if let Some(v) = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.clone()) {
+            self.note_gtid(&v);
         }
+    }
+
+    /// Records a committed GTID reported by the backend.
+    pub(super) fn note_gtid(&mut self, text: &str) {
+        let Some(pos) = GtidPos::parse(text).filter(|p| !p.is_empty()) else { return };
         self.gtid.get_or_insert_with(GtidPos::default).merge(&pos);
         self.ctx.written.rcu(|w| {
             let mut w = GtidPos::clone(w);

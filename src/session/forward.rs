@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::relay::{RelayError, Retryable, relay_reply};
+use super::relay::{RelayError, Retryable, Tracking, relay_reply};
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps};
@@ -108,10 +108,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.backend_lost(&addr, &e.to_string(), retryable, last_seq).await;
         }
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
-        match relay_reply(backend.conn().stream(), &mut self.client, tracker, retry).await {
+        let mut track = Tracking {
+            backend_tracks: backend.conn().capabilities & caps::SESSION_TRACK != 0,
+            client_tracks: self.login.capabilities & caps::SESSION_TRACK != 0,
+            lenenc_info: backend.conn().mariadb,
+            last_gtid: None,
+        };
+        match relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await {
             Ok(end) => {
                 if let Some(st) = end.status {
                     self.status = st;
+                }
+                if let Some(gtid) = track.last_gtid {
+                    self.note_gtid(&gtid);
                 }
                 Ok(Attempt::Done(Some(end)))
             }

@@ -5,8 +5,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::protocol::packet::frame_header;
+use crate::protocol::packet::{encode, frame_header};
 use crate::protocol::reply::HEAD_LEN;
+use crate::protocol::session_track;
 use crate::protocol::{PacketStream, ProtocolError, ReplyEnd, ReplyTracker, Step};
 
 /// Who broke a relay, and whether the client already saw part of the reply.
@@ -31,6 +32,23 @@ pub struct Retryable<'a> {
     pub bytes: usize,
 }
 
+/// Session tracking on the backend connection: OK packets are rewritten for the client and
+/// the `last_gtid` they report is kept.
+#[derive(Debug, Clone, Default)]
+pub struct Tracking {
+    /// The backend connection sends session-state data in OK packets.
+    pub backend_tracks: bool,
+    /// The client negotiated `CLIENT_SESSION_TRACK` itself.
+    pub client_tracks: bool,
+    /// The backend writes OK `info` length-encoded even without tracking (MariaDB).
+    pub lenenc_info: bool,
+    /// The last `last_gtid` seen in this reply.
+    pub last_gtid: Option<String>,
+}
+
+/// OK packets larger than this are forwarded untouched (they are never this large).
+const MAX_OK_REWRITE: usize = 4096;
+
 /// Relays one reply. On `LocalInfile` it pumps the client's file packets to the backend
 /// and goes on with the reply.
 pub async fn relay_reply<B, C>(
@@ -38,6 +56,7 @@ pub async fn relay_reply<B, C>(
     client: &mut PacketStream<C>,
     mut tracker: ReplyTracker,
     retry: Retryable<'_>,
+    track: &mut Tracking,
 ) -> Result<ReplyEnd, RelayError>
 where
     B: AsyncRead + AsyncWrite + Unpin,
@@ -49,6 +68,7 @@ where
     let mut pos = 0; // bytes at the front of the buffer already classified, not yet written
     loop {
         let buf = backend.buffered();
+        let mut rewrite: Option<(usize, Vec<u8>)> = None;
         loop {
             if frame_left > 0 {
                 let n = frame_left.min(buf.len() - pos);
@@ -76,12 +96,45 @@ where
                     return Err(RelayError::Held(code));
                 }
             }
+            let may_be_ok = matches!(buf[pos + 4..].first(), Some(0x00 | 0xfe)) && len <= MAX_OK_REWRITE;
+            if track.backend_tracks && may_be_ok && buf.len() < pos + 4 + len {
+                break; // an OK packet may need rewriting: wait for all of it
+            }
             let step = tracker
                 .on_frame(len, &buf[pos + 4..head_end])
                 .map_err(|source| RelayError::Backend { source, client_saw_bytes: sent })?;
             pending = Some(step);
             frame_left = 4 + len;
+            if track.backend_tracks
+                && may_be_ok
+                && tracker.frame_was_ok()
+                && let Some(rw) = session_track::rewrite_ok(
+                    &buf[pos + 4..pos + 4 + len],
+                    track.client_tracks,
+                    track.lenenc_info,
+                )
+            {
+                if rw.last_gtid.is_some() {
+                    track.last_gtid = rw.last_gtid;
+                }
+                let mut frame = Vec::with_capacity(rw.payload.len() + 4);
+                encode(&mut frame, buf[pos + 3], &rw.payload);
+                rewrite = Some((len, frame));
+                break;
+            }
         }
+        if let Some((len, frame)) = rewrite {
+            // Everything before the OK packet, then the rewritten packet instead of the original.
+            if pos > 0 {
+                client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
+            }
+            client.write_raw(&frame).await.map_err(RelayError::Client)?;
+            backend.consume(pos + 4 + len);
+            pos = 0;
+            frame_left = 0;
+            sent = true;
+        }
+        let buf = backend.buffered();
         let complete = frame_left == 0 && matches!(pending, Some(Step::Done(_) | Step::LocalInfile));
         let holding = !sent && !complete && pos < retry.bytes;
         if pos > 0 && !holding {
@@ -173,6 +226,7 @@ mod tests {
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
             Retryable::default(),
+            &mut Tracking::default(),
         )
         .await
         .unwrap();
@@ -209,6 +263,7 @@ mod tests {
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
             Retryable::default(),
+            &mut Tracking::default(),
         )
         .await
         .unwrap();
@@ -236,6 +291,7 @@ mod tests {
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
             retry,
+            &mut Tracking::default(),
         )
         .await
         .unwrap_err();
@@ -244,6 +300,34 @@ mod tests {
         let mut got = Vec::new();
         c_far.read_to_end(&mut got).await.unwrap();
         assert!(got.is_empty(), "nothing reached the client");
+    }
+
+    #[tokio::test]
+    async fn ok_packets_lose_tracking_data_the_client_did_not_ask_for() {
+        use crate::protocol::wire::put_lenenc_bytes;
+        let mut var = Vec::new();
+        put_lenenc_bytes(&mut var, b"last_gtid");
+        put_lenenc_bytes(&mut var, b"0-1-9");
+        let mut state = vec![0];
+        put_lenenc_bytes(&mut state, &var);
+        let mut ok = vec![0x00, 1, 0, 0x02, 0x40, 0, 0, 0];
+        put_lenenc_bytes(&mut ok, &state);
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, mut c_far) = duplex(1 << 16);
+        b_far.write_all(&frames(&[&ok])).await.unwrap();
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let mut track =
+            Tracking { backend_tracks: true, client_tracks: false, lenenc_info: true, last_gtid: None };
+        let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+        let end =
+            relay_reply(&mut backend, &mut client, tracker, Retryable::default(), &mut track).await.unwrap();
+        assert_eq!(end.status, Some(0x4002));
+        assert_eq!(track.last_gtid.as_deref(), Some("0-1-9"));
+        drop(client);
+        let mut got = Vec::new();
+        c_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, frames(&[b"\x00\x01\x00\x02\x00\x00\x00"]), "plain OK, same sequence id");
     }
 
     #[tokio::test]
@@ -259,6 +343,7 @@ mod tests {
             &mut client,
             ReplyTracker::new(ReplyKind::ResultSets, false, false),
             Retryable::default(),
+            &mut Tracking::default(),
         )
         .await
         .unwrap_err();

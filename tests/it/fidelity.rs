@@ -25,9 +25,10 @@ async fn same_bytes(p: &mut Raw, d: &mut Raw, sql: &str) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_flags_inside_and_after_a_transaction() {
     let proxy = Proxy::default().await;
-    for extra in [0, caps::DEPRECATE_EOF] {
+    let modes = [0, caps::DEPRECATE_EOF, caps::SESSION_TRACK, caps::DEPRECATE_EOF | caps::SESSION_TRACK];
+    for extra in modes {
         let (mut p, mut d) = raw_pair(&proxy, extra).await;
-        let deprecate = extra != 0;
+        let deprecate = extra & caps::DEPRECATE_EOF != 0;
         same_bytes(&mut p, &mut d, "CREATE TEMPORARY TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
             .await;
         let begin = same_bytes(&mut p, &mut d, "BEGIN").await;
