@@ -56,14 +56,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(())
             }
             ClientCommand::StmtPrepare(sql) => self.stmt_prepare(sql, packet).await,
-            ClientCommand::StmtExecute { stmt_id } => self.stmt_execute(stmt_id, packet).await,
-            ClientCommand::StmtSendLongData { stmt_id } => self.stmt_long_data(stmt_id, packet).await,
+            ClientCommand::StmtExecute { stmt_id } => self.stmt_execute(self.stmt_id(stmt_id), packet).await,
+            ClientCommand::StmtSendLongData { stmt_id } => {
+                self.stmt_long_data(self.stmt_id(stmt_id), packet).await
+            }
             ClientCommand::StmtClose { stmt_id } => {
-                self.stmt_close(stmt_id);
+                self.stmt_close(self.stmt_id(stmt_id));
                 Ok(())
             }
-            ClientCommand::StmtReset { stmt_id } => self.stmt_reset(stmt_id, packet).await,
-            ClientCommand::StmtFetch { stmt_id } => self.stmt_fetch(stmt_id, packet).await,
+            ClientCommand::StmtReset { stmt_id } => self.stmt_reset(self.stmt_id(stmt_id), packet).await,
+            ClientCommand::StmtFetch { stmt_id } => self.stmt_fetch(self.stmt_id(stmt_id), packet).await,
             ClientCommand::Quit => Ok(()),
             ClientCommand::Unsupported(code) => {
                 let msg = format!("Unknown command {code:#04x}");

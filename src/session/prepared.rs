@@ -41,7 +41,16 @@ fn exec_layout(payload: &[u8], params: u16) -> Option<ExecLayout> {
     Some(ExecLayout { flags, bound_at: Some(at) })
 }
 
+/// MariaDB clients may send this id to mean "the statement prepared last" (they pipeline
+/// COM_STMT_PREPARE and COM_STMT_EXECUTE without waiting for the statement id).
+const LAST_PREPARED: u32 = u32::MAX;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// The client's statement id, with `0xFFFFFFFF` resolved to the last prepared statement.
+    pub(super) fn stmt_id(&self, id: u32) -> u32 {
+        if id == LAST_PREPARED { self.next_stmt_id.wrapping_sub(1) } else { id }
+    }
+
     async fn unknown_stmt(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
         let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
         self.send_err(1, UNKNOWN_STMT, &msg).await

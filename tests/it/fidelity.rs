@@ -355,3 +355,25 @@ async fn prepared_long_data_cursor_fetch_reset_and_close() {
     }
     proxy.shutdown().await;
 }
+
+/// MariaDB connectors pipeline PREPARE and EXECUTE, naming the statement 0xFFFFFFFF
+/// ("the one just prepared") before they know its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_prepare_and_execute_of_the_last_statement() {
+    let proxy = Proxy::default().await;
+    let (mut p, mut d) = raw_pair(&proxy, 0).await;
+    let run = async |r: &mut Raw| {
+        r.stream.write_packet(0, b"\x16SELECT ? * 2").await.unwrap();
+        let execute =
+            [&[0x17][..], &u32::MAX.to_le_bytes(), &[0, 1, 0, 0, 0, 0, 1, 0x08, 0], &42u64.to_le_bytes()]
+                .concat();
+        r.stream.write_packet(0, &execute).await.unwrap();
+        let prepared = r.read_reply(ReplyKind::Prepare, false).await;
+        let executed = r.read_reply(ReplyKind::ResultSets, true).await;
+        (prepared[1..].to_vec(), executed)
+    };
+    let (via_proxy, direct) = (run(&mut p).await, run(&mut d).await);
+    assert_eq!(via_proxy, direct);
+    assert!(via_proxy.1.iter().any(|row| row.ends_with(&84u64.to_le_bytes())), "{:?}", via_proxy.1);
+    proxy.shutdown().await;
+}
