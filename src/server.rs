@@ -47,18 +47,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "rwproxy accepting connections");
     tokio::pin!(shutdown);
+    let spawn = |stream: tokio::net::TcpStream, peer| {
+        // Latency over throughput for request/response traffic.
+        let _nodelay = stream.set_nodelay(true);
+        let (ctx, stop, alive) = (ctx.clone(), stop_rx.clone(), alive_tx.clone());
+        tokio::spawn(async move {
+            session::serve(stream, peer, ctx, stop).await;
+            drop(alive);
+        });
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Latency over throughput for request/response traffic.
-                    let _nodelay = stream.set_nodelay(true);
-                    let (ctx, stop, alive) = (ctx.clone(), stop_rx.clone(), alive_tx.clone());
-                    tokio::spawn(async move {
-                        session::serve(stream, peer, ctx, stop).await;
-                        drop(alive);
-                    });
-                }
+                Ok((stream, peer)) => spawn(stream, peer),
                 Err(e) => {
                     // Out of file descriptors and similar: keep serving existing sessions.
                     tracing::error!("accept failed: {e}");
@@ -68,10 +69,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             _ = &mut shutdown => break,
         }
     }
+    // Readiness goes first so orchestrators stop routing here; keep accepting meanwhile.
+    ctx.ready.store(false, std::sync::atomic::Ordering::Release);
+    let delay = config.proxy.shutdown_delay;
+    tracing::info!(delay_ms = delay.as_millis() as u64, "shutting down: not ready any more");
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => if let Ok((stream, peer)) = accepted { spawn(stream, peer) },
+            _ = tokio::time::sleep_until(until) => break,
+        }
+    }
     drop(listener);
     tracing::info!(
         sessions = ctx.limits.current(),
-        "shutting down: listener closed, waiting for running statements"
+        "shutting down: listener closed; idle sessions close, transactions may finish"
     );
     let _ = stop_tx.send(true);
     drop(alive_tx);

@@ -67,7 +67,8 @@ fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
     }
     match req.path.as_str() {
         "/live" => (200, json!({"live": true})),
-        "/ready" => (200, json!({"ready": true})),
+        "/ready" if ctx.ready.load(Ordering::Acquire) => (200, json!({"ready": true})),
+        "/ready" => (503, json!({"ready": false, "reason": "shutting down"})),
         "/route" => {
             let Some(sql) = req.param("sql") else { return (400, json!({"error": "missing ?sql="})) };
             let config = ctx.config();

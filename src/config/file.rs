@@ -63,6 +63,7 @@ pub struct ProxyFile {
     pub server_version: Option<String>,
     pub fallback_server_version: Option<String>,
     pub shutdown_timeout_ms: Option<u64>,
+    pub shutdown_delay_ms: Option<u64>,
     pub worker_threads: Option<u32>,
 }
 

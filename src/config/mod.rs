@@ -86,6 +86,8 @@ pub struct ProxyConfig {
     /// Announced while no backend has been reached yet.
     pub fallback_server_version: String,
     pub shutdown_timeout: Duration,
+    /// On SIGTERM, `/ready` answers 503 for this long before the listener closes.
+    pub shutdown_delay: Duration,
     /// Runtime worker threads; `None` = one per available core.
     pub worker_threads: Option<usize>,
 }

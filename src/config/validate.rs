@@ -109,6 +109,7 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         server_version: p.server_version,
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
+        shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
         worker_threads: match p.worker_threads {
             None | Some(0) => None,
             Some(n @ 1..=256) => Some(n as usize),

@@ -43,6 +43,8 @@ pub struct Context {
     pub stats: SessionStats,
     /// Every write committed through this instance (global read consistency).
     pub written: ArcSwap<GtidPos>,
+    /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
+    pub ready: std::sync::atomic::AtomicBool,
     next_id: AtomicU32,
 }
 
@@ -54,6 +56,7 @@ impl Context {
             limits: Arc::new(Limits::default()),
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
+            ready: std::sync::atomic::AtomicBool::new(true),
             next_id: AtomicU32::new(1),
         })
     }
@@ -186,14 +189,22 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Serves commands until the client quits. Once shutdown is signalled an idle session
+    /// closes at once; one inside a transaction keeps serving until the transaction ends (the
+    /// server stops waiting after `proxy.shutdown_timeout`).
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), SessionError> {
         loop {
-            if *shutdown.borrow() {
+            let stopping = *shutdown.borrow();
+            if stopping && !self.pins.has(PinReason::Transaction) {
                 return Ok(());
             }
-            let packet = tokio::select! {
-                p = self.client.read_packet(Some(0)) => p?,
-                _ = shutdown.changed() => return Ok(()),
+            let packet = if stopping {
+                self.client.read_packet(Some(0)).await?
+            } else {
+                tokio::select! {
+                    p = self.client.read_packet(Some(0)) => p?,
+                    _ = shutdown.changed() => continue,
+                }
             };
             let Some(packet) = packet else { return Err(SessionError::ClientGone) };
             let cmd = ClientCommand::parse(packet.payload())?;

@@ -208,3 +208,38 @@ async fn no_password_appears_in_logs() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+/// SIGTERM with a transaction open: `/ready` turns 503 first, the listener stays open for the
+/// configured delay, then idle sessions close while the transaction may still commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_an_open_transaction_commit_within_the_timeout() {
+    let cfg = config_text(cluster(), "").replace("[proxy]\n", "[proxy]\nshutdown_delay_ms = 400\n");
+    let proxy = Proxy::start(&cfg).await;
+    let (port, admin) = (proxy.port(), proxy.admin);
+    let t = crate::support::table("shutdown_tx");
+    let mut tx = connect(port).await;
+    tx.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY)")).await.unwrap();
+    tx.query_drop("BEGIN").await.unwrap();
+    tx.query_drop(format!("INSERT INTO {t} VALUES (1)")).await.unwrap();
+    let mut idle = connect(port).await;
+    let stopping = tokio::spawn(proxy.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = TcpStream::connect(admin).await.unwrap();
+        s.write_all(b"GET /ready HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_ok(), "still accepting during the delay");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(idle.query_drop("SELECT 1").await.is_err(), "idle session closed after the delay");
+    tx.query_drop(format!("INSERT INTO {t} VALUES (2)")).await.unwrap();
+    tx.query_drop("COMMIT").await.unwrap();
+    assert!(tx.query_drop("SELECT 1").await.is_err(), "closed once the transaction ended");
+    stopping.await.unwrap();
+    assert_eq!(cluster().primary.sql(&format!("SELECT COUNT(*) FROM {t}")), "2", "the transaction committed");
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+}
