@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
 source scripts/ensure-python-deps.sh
+source scripts/ensure-promtool.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

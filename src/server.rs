@@ -16,6 +16,8 @@ use crate::session::{self, Context};
 pub struct Listeners {
     pub mysql: TcpListener,
     pub admin: Option<TcpListener>,
+    /// Serves `/metrics` (and the same read-only endpoints as the admin API).
+    pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -23,7 +25,8 @@ impl Listeners {
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
         let mysql = TcpListener::bind(config.proxy.listen).await?;
         let admin = TcpListener::bind(config.admin.listen).await?;
-        Ok(Listeners { mysql, admin: Some(admin) })
+        let metrics = TcpListener::bind(config.metrics_listen).await?;
+        Ok(Listeners { mysql, admin: Some(admin), metrics: Some(metrics) })
     }
 }
 
@@ -38,9 +41,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);
     crate::monitor::spawn(config.clone(), ctx.pools.clone(), stop_rx.clone());
-    if let Some(admin) = listeners.admin {
+    for http in [listeners.admin, listeners.metrics].into_iter().flatten() {
         let mut stop = stop_rx.clone();
-        tokio::spawn(crate::admin::serve(admin, ctx.clone(), async move {
+        tokio::spawn(crate::admin::serve(http, ctx.clone(), async move {
             let _ = stop.changed().await;
         }));
     }
@@ -59,7 +62,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => spawn(stream, peer),
+                Ok((stream, peer)) => {
+                    ctx.metrics.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    spawn(stream, peer)
+                }
                 Err(e) => {
                     // Out of file descriptors and similar: keep serving existing sessions.
                     tracing::error!("accept failed: {e}");

@@ -1,6 +1,7 @@
 //! HTTP admin API: route explanation, session and pin counts, liveness and readiness.
 //! Reads snapshots only; never holds a lock the data path needs.
 
+mod exposition;
 pub mod http;
 
 use std::future::Future;
@@ -51,6 +52,11 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Futu
                     let Some(req) = http::read_request(&mut stream).await else {
                         return http::respond(&mut stream, 400, "text/plain", b"bad request\n").await;
                     };
+                    if req.path == "/metrics" {
+                        let body = exposition::render(&ctx);
+                        let kind = "text/plain; version=0.0.4; charset=utf-8";
+                        return http::respond(&mut stream, 200, kind, body.as_bytes()).await;
+                    }
                     let (status, body) = handle(&req, &ctx);
                     let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
                     http::respond(&mut stream, status, "application/json", &body).await;

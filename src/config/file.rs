@@ -20,6 +20,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub routing: RoutingFile,
     #[serde(default)]
+    pub metrics: MetricsFile,
+    #[serde(default)]
     pub query_rules: Vec<QueryRuleFile>,
 }
 
@@ -119,6 +121,12 @@ pub struct ReplicationFile {
     pub writer_hostgroup: Option<u32>,
     pub reader_hostgroup: Option<u32>,
     pub writer_is_also_reader: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -32,6 +32,8 @@ pub struct Config {
     pub monitor: Option<MonitorConfig>,
     pub replication: Option<ReplicationConfig>,
     pub admin: AdminConfig,
+    /// Prometheus `/metrics` listener.
+    pub metrics_listen: SocketAddr,
     pub routing: RoutingConfig,
     /// Active rules only, sorted by `rule_id`.
     pub query_rules: Vec<QueryRule>,

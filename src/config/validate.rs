@@ -88,7 +88,19 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         gtid_wait: Duration::from_millis(raw.routing.gtid_wait_ms.unwrap_or(50).min(10_000)),
     };
     let query_rules = super::rules::validate(raw.query_rules, &hostgroups)?;
-    Ok(Config { proxy, pool, servers, users, monitor, replication, admin, routing, query_rules })
+    let metrics_listen = socket_addr(raw.metrics.listen, "127.0.0.1:6070", "metrics.listen")?;
+    Ok(Config {
+        proxy,
+        pool,
+        servers,
+        users,
+        monitor,
+        replication,
+        admin,
+        metrics_listen,
+        routing,
+        query_rules,
+    })
 }
 
 fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {

@@ -97,7 +97,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;
-        if let Some(end) = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await? {
+        let started = std::time::Instant::now();
+        let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
+        self.record_statement(&route, &stmt, started.elapsed());
+        if let Some(end) = end {
             self.track_query(&stmt, sql, &end);
             self.pins.after_statement(&stmt, &end);
             if self.note_write(&stmt) && end.error.is_none() {
@@ -106,6 +109,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         self.finish_statement();
         Ok(())
+    }
+
+    /// Counts a statement for `/metrics` under the hostgroup that served it.
+    pub(super) fn record_statement(&self, route: &Route, stmt: &Statement, took: std::time::Duration) {
+        let hostgroup = self.backend.as_ref().map_or(route.hostgroup, |b| b.server().hostgroup);
+        let target = match route.target {
+            routing::Target::Writer => 0,
+            routing::Target::Reader => 1,
+            routing::Target::Other => 2,
+        };
+        let kind = match stmt.kind {
+            Kind::Read => 0,
+            Kind::LockingRead => 1,
+            Kind::Write => 2,
+            Kind::Ddl => 3,
+            Kind::Transaction(_) => 4,
+            Kind::SessionSet => 5,
+            Kind::Use => 6,
+            Kind::Show => 7,
+            Kind::Other => 8,
+            Kind::Empty => 9,
+        };
+        self.ctx.metrics.statement(hostgroup, target, kind, took);
     }
 
     /// Remembers what a successful statement changed in the session.

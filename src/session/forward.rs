@@ -98,6 +98,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let retry =
             if retryable { Retryable { errors: &HOLD, bytes: HOLD_BYTES } } else { Retryable::default() };
         if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
+            if let Some(code) = payload.get(1..3) {
+                self.ctx.metrics.error_sent(u16::from_le_bytes([code[0], code[1]]));
+            }
             self.client.write_packet(last_seq.wrapping_add(1), &payload).await?;
             return Ok(Attempt::Done(None));
         }
@@ -113,9 +116,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             client_tracks: self.login.capabilities & caps::SESSION_TRACK != 0,
             lenenc_info: backend.conn().mariadb,
             last_gtid: None,
+            sent_bytes: 0,
         };
-        match relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await {
+        let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
+        self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
+        match result {
             Ok(end) => {
+                if let Some(code) = end.error {
+                    self.ctx.metrics.error_sent(code);
+                }
                 if let Some(st) = end.status {
                     self.status = st;
                 }

@@ -43,6 +43,7 @@ pub struct Context {
     pub stats: SessionStats,
     /// Every write committed through this instance (global read consistency).
     pub written: ArcSwap<GtidPos>,
+    pub metrics: crate::metrics::Metrics,
     /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
     pub ready: std::sync::atomic::AtomicBool,
     next_id: AtomicU32,
@@ -50,12 +51,14 @@ pub struct Context {
 
 impl Context {
     pub fn new(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) -> Arc<Self> {
+        let metrics = crate::metrics::Metrics::new(config.servers.iter().map(|s| s.hostgroup));
         Arc::new(Context {
             config: ArcSwap::new(config),
             pools,
             limits: Arc::new(Limits::default()),
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
+            metrics,
             ready: std::sync::atomic::AtomicBool::new(true),
             next_id: AtomicU32::new(1),
         })
@@ -119,6 +122,7 @@ where
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
     let Some(slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {
         tracing::warn!(%peer, "refused: proxy max_connections reached");
+        ctx.metrics.refused(0);
         let (code, _) = errcode::TOO_MANY_CONNECTIONS;
         let _sent = client.write_packet(0, &err_packet_pre_handshake(code, "Too many connections")).await;
         return;
@@ -140,7 +144,10 @@ where
     };
     match result {
         Ok(()) | Err(SessionError::ClientGone) => tracing::debug!(id, %peer, "session closed"),
-        Err(e @ SessionError::AccessDenied(_)) => tracing::info!(id, %peer, "login failed: {e}"),
+        Err(e @ SessionError::AccessDenied(_)) => {
+            ctx.metrics.refused(2);
+            tracing::info!(id, %peer, "login failed: {e}")
+        }
         Err(e) => tracing::warn!(id, %peer, "session ended: {e}"),
     }
 }
@@ -160,6 +167,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     if !ctx.limits.set_user(&mut slot, &login.user.username, login.user.max_connections) {
         let (code, state) = errcode::TOO_MANY_CONNECTIONS;
         let msg = format!("Too many connections for user '{}'", login.user.username);
+        ctx.metrics.refused(1);
         client.write_packet(seq, &err_packet(code, state, &msg)).await?;
         return Err(SessionError::Refused("user max_connections reached"));
     }
@@ -207,6 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             };
             let Some(packet) = packet else { return Err(SessionError::ClientGone) };
+            self.ctx.metrics.bytes_from_clients.fetch_add(packet.raw().len() as u64, Ordering::Relaxed);
             let cmd = ClientCommand::parse(packet.payload())?;
             if cmd == ClientCommand::Quit {
                 return Ok(());
@@ -223,6 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn send_err(&mut self, seq: u8, (code, state): (u16, &str), msg: &str) -> Result<(), SessionError> {
+        self.ctx.metrics.error_sent(code);
         self.client.write_packet(seq, &err_packet(code, state, msg)).await?;
         Ok(())
     }

@@ -151,8 +151,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         encode(&mut raw, 0, &payload);
         let route = self.route(&stmt, &sql);
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
+        let started = std::time::Instant::now();
         let end =
             self.forward_bytes(&route, need_id, &raw, packet.last_seq, ReplyKind::ResultSets, true).await?;
+        self.record_statement(&route, &stmt, started.elapsed());
         self.pins.long_data.retain(|&i| i != client_id);
         if let Some(end) = end {
             self.note_insert_id(&end);

@@ -44,6 +44,8 @@ pub struct Tracking {
     pub lenenc_info: bool,
     /// The last `last_gtid` seen in this reply.
     pub last_gtid: Option<String>,
+    /// Bytes written to the client for this reply.
+    pub sent_bytes: u64,
 }
 
 /// OK packets larger than this are forwarded untouched (they are never this large).
@@ -129,6 +131,7 @@ where
                 client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
             }
             client.write_raw(&frame).await.map_err(RelayError::Client)?;
+            track.sent_bytes += (pos + frame.len()) as u64;
             backend.consume(pos + 4 + len);
             pos = 0;
             frame_left = 0;
@@ -139,6 +142,7 @@ where
         let holding = !sent && !complete && pos < retry.bytes;
         if pos > 0 && !holding {
             client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
+            track.sent_bytes += pos as u64;
             backend.consume(pos);
             pos = 0;
             sent = true;
@@ -317,8 +321,13 @@ mod tests {
         b_far.write_all(&frames(&[&ok])).await.unwrap();
         let mut backend = PacketStream::new(b_near, 1 << 20);
         let mut client = PacketStream::new(c_near, 1 << 20);
-        let mut track =
-            Tracking { backend_tracks: true, client_tracks: false, lenenc_info: true, last_gtid: None };
+        let mut track = Tracking {
+            backend_tracks: true,
+            client_tracks: false,
+            lenenc_info: true,
+            last_gtid: None,
+            sent_bytes: 0,
+        };
         let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
         let end =
             relay_reply(&mut backend, &mut client, tracker, Retryable::default(), &mut track).await.unwrap();

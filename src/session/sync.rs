@@ -64,7 +64,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let mut last = String::new();
         for _ in 0..2 {
+            let started = std::time::Instant::now();
             let pooled = self.pick(route).await?;
+            self.ctx.metrics.checkout_wait.observe(started.elapsed());
             let (addr, hostgroup) = (pooled.server().address.clone(), pooled.server().hostgroup);
             match self.install(pooled, route, need_insert_id).await {
                 Ok(()) => return Ok(()),

@@ -7,4 +7,5 @@ mod cli;
 mod django;
 mod fidelity;
 mod lifecycle;
+mod metrics;
 mod routing;

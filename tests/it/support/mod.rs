@@ -45,13 +45,14 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
         "[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\ninterval_ms = 200\ntimeout_ms = 1000\n"
     );
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
-    t += "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    t += "[admin]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
     t + extra
 }
 
 pub struct Proxy {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    pub metrics: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -65,11 +66,14 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy addr");
         let admin_addr = admin.local_addr().expect("admin addr");
         let (tx, rx) = oneshot::channel();
-        let listeners = rwproxy::server::Listeners { mysql: listener, admin: Some(admin) };
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+        let metrics_addr = metrics.local_addr().expect("metrics addr");
+        let listeners =
+            rwproxy::server::Listeners { mysql: listener, admin: Some(admin), metrics: Some(metrics) };
         let task = tokio::spawn(rwproxy::server::run(config, listeners, async {
             let _ = rx.await;
         }));
-        Proxy { addr, admin: admin_addr, stop: Some(tx), task: Some(task) }
+        Proxy { addr, admin: admin_addr, metrics: metrics_addr, stop: Some(tx), task: Some(task) }
     }
 
     pub async fn default() -> Proxy {

@@ -1,0 +1,91 @@
+//! `/metrics`: valid exposition (promtool), every documented family present, no secrets.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use mysql_async::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Proxy, connect};
+
+pub const FAMILIES: [&str; 22] = [
+    "rwproxy_client_connections",
+    "rwproxy_client_connections_accepted_total",
+    "rwproxy_client_connections_refused_total",
+    "rwproxy_statements_total",
+    "rwproxy_statement_duration_seconds",
+    "rwproxy_pool_checkout_wait_seconds",
+    "rwproxy_client_received_bytes_total",
+    "rwproxy_client_sent_bytes_total",
+    "rwproxy_client_errors_total",
+    "rwproxy_pool_connections",
+    "rwproxy_pool_waiters",
+    "rwproxy_backend_connects_total",
+    "rwproxy_backend_connect_failures_total",
+    "rwproxy_backend_up",
+    "rwproxy_backend_shunned",
+    "rwproxy_backend_replication_lag_seconds",
+    "rwproxy_backend_read_only",
+    "rwproxy_sessions_pinned",
+    "rwproxy_pin_events_total",
+    "rwproxy_read_your_writes_total",
+    "rwproxy_read_retries_total",
+    "rwproxy_statement_duration_seconds_bucket",
+];
+
+async fn scrape(proxy: &Proxy) -> String {
+    let mut s = tokio::net::TcpStream::connect(proxy.metrics).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_and_cover_every_family() {
+    let proxy = Proxy::default().await;
+    let mut c = connect(proxy.port()).await;
+    let t = crate::support::table("metrics");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY)")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES (1)")).await.unwrap();
+    for _ in 0..5 {
+        c.query_drop(format!("SELECT * FROM {t}")).await.unwrap();
+    }
+    c.query_drop("BEGIN").await.unwrap();
+    let _ = c.query_drop("SELECT * FROM no_such_table").await;
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await; // one monitor round
+    let body = scrape(&proxy).await;
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let promtool =
+        promtool.expect("promtool is required (Debian package prometheus; scripts/test.sh installs it)");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in FAMILIES {
+        assert!(body.lines().any(|l| l.starts_with(f)), "{f} missing from /metrics");
+    }
+    assert!(body.contains("rwproxy_statements_total{hostgroup=\"1\",target=\"reader\",kind=\"read\"} "));
+    assert!(body.contains("rwproxy_client_errors_total{code=\"1146\"} 1"), "{body}");
+    assert!(body.contains("rwproxy_pin_events_total{reason=\"transaction\"} 1"));
+    for secret in ["password", "secret", "monitor\""] {
+        assert!(!body.contains(secret), "{secret} in /metrics");
+    }
+    proxy.shutdown().await;
+}
