@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod digests;
 pub mod metrics;
 pub mod monitor;
 pub mod pool;

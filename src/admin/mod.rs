@@ -89,6 +89,14 @@ fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
         }
         "/sessions" => (200, sessions(ctx)),
         "/servers" => (200, servers(ctx)),
+        "/digests" => {
+            let top = req.param("top").and_then(|n| n.parse().ok()).unwrap_or(20usize);
+            let order = req.param("order").unwrap_or("total_time");
+            if !["total_time", "count", "p99"].contains(&order) {
+                return (400, json!({"error": "order must be total_time, count or p99"}));
+            }
+            (200, json!({ "digests": ctx.digests.top(top, order), "kept": ctx.digests.len() }))
+        }
         "/status" => (200, status(ctx)),
         _ => (404, json!({"error": format!("no such endpoint {:?}", req.path)})),
     }

@@ -127,6 +127,7 @@ pub struct ReplicationFile {
 #[serde(deny_unknown_fields)]
 pub struct MetricsFile {
     pub listen: Option<String>,
+    pub digests_max: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

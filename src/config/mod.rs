@@ -34,6 +34,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Prometheus `/metrics` listener.
     pub metrics_listen: SocketAddr,
+    /// Most distinct digests kept for `/digests` (least recently used go first).
+    pub digests_max: usize,
     pub routing: RoutingConfig,
     /// Active rules only, sorted by `rule_id`.
     pub query_rules: Vec<QueryRule>,

@@ -98,6 +98,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         replication,
         admin,
         metrics_listen,
+        digests_max: non_zero(raw.metrics.digests_max, 10_000, "metrics.digests_max")?.get() as usize,
         routing,
         query_rules,
     })

@@ -101,21 +101,24 @@ pub struct ReplyEnd {
     pub warnings: u16,
     /// `last_insert_id` of the last OK packet (0 when none was generated).
     pub last_insert_id: u64,
+    /// Rows relayed (all result sets of the reply).
+    pub rows: u64,
 }
 
 impl ReplyEnd {
     fn from_terminator(head: &[u8], ok_format: bool) -> Self {
         if ok_format {
-            let i = ok_info(head).unwrap_or_default();
+            let info = ok_info(head);
+            let i = info.unwrap_or_default();
             ReplyEnd {
-                status: ok_info(head).map(|i| i.status),
-                error: None,
+                status: info.map(|i| i.status),
                 warnings: i.warnings,
                 last_insert_id: i.last_insert_id,
+                ..ReplyEnd::default()
             }
         } else {
             let warnings = head.get(1..3).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-            ReplyEnd { status: eof_status(head), error: None, warnings, last_insert_id: 0 }
+            ReplyEnd { status: eof_status(head), warnings, ..ReplyEnd::default() }
         }
     }
 }
@@ -152,6 +155,7 @@ pub struct ReplyTracker {
     last_insert_id: u64,
     /// The last frame fed was an OK packet (not PREPARE_OK, not an EOF).
     last_ok: bool,
+    rows: u64,
 }
 
 impl ReplyTracker {
@@ -170,6 +174,7 @@ impl ReplyTracker {
             continuing: false,
             last_insert_id: 0,
             last_ok: false,
+            rows: 0,
         }
     }
 
@@ -207,7 +212,7 @@ impl ReplyTracker {
         if first == Some(0xff) && !self.in_counted() {
             self.state = State::Finished;
             let code = head.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]]));
-            return Ok(Step::Done(ReplyEnd { error: code, ..ReplyEnd::default() }));
+            return Ok(Step::Done(ReplyEnd { error: code, rows: self.rows, ..ReplyEnd::default() }));
         }
         match self.state {
             State::Start => self.on_start(len, head),
@@ -234,6 +239,7 @@ impl ReplyTracker {
                 if self.is_terminator(len, first) {
                     return Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof)));
                 }
+                self.rows += 1;
                 Ok(Step::More)
             }
             State::Counted(n) => {
@@ -305,7 +311,7 @@ impl ReplyTracker {
 
     fn finish(&mut self, end: ReplyEnd) -> Step {
         self.state = State::Finished;
-        Step::Done(end)
+        Step::Done(ReplyEnd { rows: self.rows, ..end })
     }
 }
 

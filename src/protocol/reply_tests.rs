@@ -14,8 +14,37 @@ const EOF_AUTOCOMMIT: &[u8] = b"\xfe\x00\x00\x02\x00";
 const EOF_MORE: &[u8] = b"\xfe\x00\x00\x0a\x00";
 
 /// Feeds payloads; returns the step of each.
+/// Feeds payloads; returns the step of each (row counts zeroed; `rows_are_counted_across_result_sets`
+/// checks them).
 fn run(t: &mut ReplyTracker, frames: &[Vec<u8>]) -> Vec<Step> {
-    frames.iter().map(|f| t.on_frame(f.len(), &f[..f.len().min(HEAD_LEN)]).unwrap()).collect()
+    frames.iter().map(|f| zero_rows(t.on_frame(f.len(), &f[..f.len().min(HEAD_LEN)]).unwrap())).collect()
+}
+
+fn zero_rows(s: Step) -> Step {
+    match s {
+        Step::Done(end) => Step::Done(ReplyEnd { rows: 0, ..end }),
+        s => s,
+    }
+}
+
+#[test]
+fn rows_are_counted_across_result_sets() {
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    let frames = [
+        vec![1],
+        coldef("a"),
+        EOF_AUTOCOMMIT.to_vec(),
+        b"\x011".to_vec(),
+        b"\x012".to_vec(),
+        EOF_MORE.to_vec(),
+        vec![1],
+        coldef("b"),
+        EOF_AUTOCOMMIT.to_vec(),
+        b"\x013".to_vec(),
+        EOF_AUTOCOMMIT.to_vec(),
+    ];
+    let last = frames.iter().map(|f| t.on_frame(f.len(), f).unwrap()).last().unwrap();
+    assert!(matches!(last, Step::Done(e) if e.rows == 3), "{last:?}");
 }
 
 fn done(status: u16) -> Step {
@@ -29,7 +58,7 @@ fn ok_reply_reports_status() {
     let steps = run(&mut t, &[b"\x00\x01\x05\x03\x00\x02\x00".to_vec()]);
     assert_eq!(
         steps,
-        vec![Step::Done(ReplyEnd { status: Some(3), error: None, warnings: 2, last_insert_id: 5 })]
+        vec![Step::Done(ReplyEnd { status: Some(3), error: None, warnings: 2, last_insert_id: 5, rows: 0 })]
     );
 }
 
@@ -136,7 +165,7 @@ fn continuation_frames_are_not_interpreted() {
     // A 16 MiB row: first frame full, the next frame starts with 0xFE but is a continuation.
     assert_eq!(t.on_frame(MAX_PAYLOAD, &[0xfe, 0, 0, 0, 1]).unwrap(), Step::More);
     assert_eq!(t.on_frame(5, &[0xfe, 0, 0, 2, 0]).unwrap(), Step::More);
-    assert_eq!(t.on_frame(5, EOF_AUTOCOMMIT).unwrap(), done(2));
+    assert_eq!(zero_rows(t.on_frame(5, EOF_AUTOCOMMIT).unwrap()), done(2));
 }
 
 #[test]
@@ -203,7 +232,7 @@ fn multi_result_keeps_the_insert_id_and_reports_warnings() {
     let steps = run(&mut t, &frames);
     assert_eq!(
         steps[4],
-        Step::Done(ReplyEnd { status: Some(2), error: None, warnings: 1, last_insert_id: 7 })
+        Step::Done(ReplyEnd { status: Some(2), error: None, warnings: 1, last_insert_id: 7, rows: 0 })
     );
 }
 

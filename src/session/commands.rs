@@ -99,7 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.stmt_consistency = stmt.hint.consistency;
         let started = std::time::Instant::now();
         let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
-        self.record_statement(&route, &stmt, started.elapsed());
+        self.record_statement(&route, &stmt, started.elapsed(), end.as_ref());
         if let Some(end) = end {
             self.track_query(&stmt, sql, &end);
             self.pins.after_statement(&stmt, &end);
@@ -111,9 +111,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    /// Counts a statement for `/metrics` under the hostgroup that served it.
-    pub(super) fn record_statement(&self, route: &Route, stmt: &Statement, took: std::time::Duration) {
+    /// Counts a statement for `/metrics` and `/digests` under the hostgroup that served it.
+    pub(super) fn record_statement(
+        &self,
+        route: &Route,
+        stmt: &Statement,
+        took: std::time::Duration,
+        end: Option<&ReplyEnd>,
+    ) {
         let hostgroup = self.backend.as_ref().map_or(route.hostgroup, |b| b.server().hostgroup);
+        let (error, rows) = end.map_or((true, 0), |e| (e.error.is_some(), e.rows));
+        self.ctx.digests.record(stmt.digest.hash, &stmt.digest.text, hostgroup, took, error, rows);
         let target = match route.target {
             routing::Target::Writer => 0,
             routing::Target::Reader => 1,

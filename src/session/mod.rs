@@ -44,6 +44,7 @@ pub struct Context {
     /// Every write committed through this instance (global read consistency).
     pub written: ArcSwap<GtidPos>,
     pub metrics: crate::metrics::Metrics,
+    pub digests: crate::digests::DigestTable,
     /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
     pub ready: std::sync::atomic::AtomicBool,
     next_id: AtomicU32,
@@ -52,6 +53,7 @@ pub struct Context {
 impl Context {
     pub fn new(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) -> Arc<Self> {
         let metrics = crate::metrics::Metrics::new(config.servers.iter().map(|s| s.hostgroup));
+        let digests = crate::digests::DigestTable::new(config.digests_max);
         Arc::new(Context {
             config: ArcSwap::new(config),
             pools,
@@ -59,6 +61,7 @@ impl Context {
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
             metrics,
+            digests,
             ready: std::sync::atomic::AtomicBool::new(true),
             next_id: AtomicU32::new(1),
         })

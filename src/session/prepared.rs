@@ -154,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let started = std::time::Instant::now();
         let end =
             self.forward_bytes(&route, need_id, &raw, packet.last_seq, ReplyKind::ResultSets, true).await?;
-        self.record_statement(&route, &stmt, started.elapsed());
+        self.record_statement(&route, &stmt, started.elapsed(), end.as_ref());
         self.pins.long_data.retain(|&i| i != client_id);
         if let Some(end) = end {
             self.note_insert_id(&end);

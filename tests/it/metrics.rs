@@ -89,3 +89,25 @@ async fn metrics_pass_promtool_and_cover_every_family() {
     }
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_show_normalised_statements_with_figures() {
+    let proxy = Proxy::default().await;
+    let mut c = connect(proxy.port()).await;
+    for i in 0..7 {
+        c.query_drop(format!("SELECT {i} + 1, 'x{i}'")).await.unwrap();
+    }
+    let _ = c.query_drop("SELECT * FROM no_such_digest_table").await;
+    let (status, v) = proxy.admin_get("/digests?top=50&order=count").await;
+    assert_eq!(status, 200, "{v}");
+    let rows = v["digests"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["digest_text"] == "SELECT ? + ?,?").expect("the normalised statement");
+    assert_eq!(row["count"], 7);
+    assert_eq!(row["rows_sent"], 7);
+    assert_eq!(row["hostgroup"], 1);
+    assert!(row["p99_us"].as_u64().unwrap() >= row["p50_us"].as_u64().unwrap());
+    let err = rows.iter().find(|r| r["digest_text"] == "SELECT * FROM no_such_digest_table").unwrap();
+    assert_eq!(err["errors"], 1);
+    assert_eq!(proxy.admin_get("/digests?order=nonsense").await.0, 400);
+    proxy.shutdown().await;
+}
