@@ -20,6 +20,7 @@ pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod digests;
+pub mod import;
 pub mod metrics;
 pub mod monitor;
 pub mod pool;

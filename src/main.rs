@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+mod cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rwproxy::config::Config;
@@ -28,6 +30,8 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Convert a ProxySQL proxysql.cnf into an rwproxy TOML config (printed on stdout).
+    ImportProxysql { file: PathBuf },
     /// Print the mysql_native_password hash of a password read from stdin, for `password_hash`.
     HashPassword,
 }
@@ -40,38 +44,12 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
-        Some(Command::CheckConfig { file }) => match Config::load(&file) {
-            Ok(_) => {
-                println!("{}: OK", file.display());
-                Ok(())
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        },
+        Some(Command::CheckConfig { file }) => cli::check_config(&file),
         Some(Command::Explain { sql, user }) => {
-            let path = cli.config.context("explain needs --config FILE")?;
-            let config = Config::load(&path)?;
-            let user = user.or_else(|| config.users.first().map(|u| u.username.clone())).unwrap_or_default();
-            match rwproxy::admin::explain(&config, &sql, &user) {
-                Ok(v) => {
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                    Ok(())
-                }
-                Err(e) => anyhow::bail!(e),
-            }
+            cli::explain(&cli.config.context("explain needs --config FILE")?, &sql, user)
         }
-        Some(Command::HashPassword) => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            let pw = line.trim_end_matches(['\n', '\r']);
-            println!(
-                "{}",
-                rwproxy::protocol::auth::format_hash(&rwproxy::protocol::auth::native_hash(pw.as_bytes()))
-            );
-            Ok(())
-        }
+        Some(Command::ImportProxysql { file }) => cli::import_proxysql(&file),
+        Some(Command::HashPassword) => cli::hash_password(),
         None => {
             let path = cli.config.context("no config file: use --config FILE (or -c FILE)")?;
             run(Config::load(&path)?)

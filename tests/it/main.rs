@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod django;
 mod fidelity;
+mod import;
 mod lifecycle;
 mod metrics;
 mod routing;

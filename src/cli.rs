@@ -1,0 +1,48 @@
+//! The one-shot subcommands: check a config, explain a route, import a ProxySQL config, hash
+//! a password.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use rwproxy::config::Config;
+
+/// Exit 0 with "OK", or 1 with the key path and reason.
+pub fn check_config(file: &Path) -> anyhow::Result<()> {
+    match Config::load(file) {
+        Ok(_) => {
+            println!("{}: OK", file.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+pub fn explain(config: &Path, sql: &str, user: Option<String>) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let user = user.or_else(|| config.users.first().map(|u| u.username.clone())).unwrap_or_default();
+    let v = rwproxy::admin::explain(&config, sql, &user).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+pub fn import_proxysql(file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let toml = rwproxy::import::convert(&text)
+        .with_context(|| format!("{} is not valid libconfig", file.display()))?;
+    print!("{toml}");
+    Ok(())
+}
+
+pub fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\n', '\r']);
+    println!(
+        "{}",
+        rwproxy::protocol::auth::format_hash(&rwproxy::protocol::auth::native_hash(pw.as_bytes()))
+    );
+    Ok(())
+}
