@@ -46,3 +46,13 @@ pub fn hash_password() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Where `rwproxy admin` connects: `--admin`, else `admin.listen` of `--config`, else the
+/// default loopback address.
+pub fn admin_address(flag: Option<String>, config: Option<&Path>) -> anyhow::Result<String> {
+    Ok(match (flag, config) {
+        (Some(a), _) => a,
+        (None, Some(path)) => Config::load(path)?.admin.listen.to_string(),
+        (None, None) => "127.0.0.1:6080".into(),
+    })
+}

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+mod admin_cli;
 mod cli;
 
 use anyhow::Context as _;
@@ -30,6 +31,17 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Talk to a running proxy: status, servers, sessions, digests [ORDER], drain ADDR, undrain ADDR.
+    Admin {
+        command: String,
+        arg: Option<String>,
+        /// Admin API address (default: admin.listen from --config, else 127.0.0.1:6080).
+        #[arg(long)]
+        admin: Option<String>,
+        /// Bearer token (default: the RWPROXY_ADMIN_TOKEN environment variable).
+        #[arg(long, env = "RWPROXY_ADMIN_TOKEN")]
+        token: Option<String>,
+    },
     /// Convert a ProxySQL proxysql.cnf into an rwproxy TOML config (printed on stdout).
     ImportProxysql { file: PathBuf },
     /// Print the mysql_native_password hash of a password read from stdin, for `password_hash`.
@@ -49,6 +61,10 @@ fn main() -> anyhow::Result<()> {
             cli::explain(&cli.config.context("explain needs --config FILE")?, &sql, user)
         }
         Some(Command::ImportProxysql { file }) => cli::import_proxysql(&file),
+        Some(Command::Admin { command, arg, admin, token }) => {
+            let addr = cli::admin_address(admin, cli.config.as_deref())?;
+            admin_cli::run(&addr, token.as_deref(), &command, arg.as_deref())
+        }
         Some(Command::HashPassword) => cli::hash_password(),
         None => {
             let path = cli.config.context("no config file: use --config FILE (or -c FILE)")?;

@@ -41,9 +41,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);
     crate::monitor::spawn(config.clone(), ctx.pools.clone(), stop_rx.clone());
-    for http in [listeners.admin, listeners.metrics].into_iter().flatten() {
+    let http =
+        [(listeners.admin, crate::admin::Role::Admin), (listeners.metrics, crate::admin::Role::Metrics)];
+    for (listener, role) in http.into_iter().filter_map(|(l, r)| l.map(|l| (l, r))) {
         let mut stop = stop_rx.clone();
-        tokio::spawn(crate::admin::serve(http, ctx.clone(), async move {
+        tokio::spawn(crate::admin::serve(listener, ctx.clone(), role, async move {
             let _ = stop.changed().await;
         }));
     }

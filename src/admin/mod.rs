@@ -3,6 +3,7 @@
 
 mod exposition;
 pub mod http;
+mod views;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::config::Secret;
 use crate::routing::{SessionFacts, classify, route};
-use crate::session::{Context, PinReason};
+use crate::session::Context;
 
 /// Explains where a statement from a fresh autocommit session of `user` would go.
 pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> {
@@ -40,8 +42,17 @@ pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> 
     Ok(v)
 }
 
-/// Serves the admin API until `shutdown` completes.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The admin API (token-protected when a token is configured).
+    Admin,
+    /// `/metrics`, `/live` and `/ready` only, without a token (for scrapers and probes).
+    Metrics,
+}
+
+/// Serves the admin API (or the metrics page) until `shutdown` completes.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, role: Role, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -57,7 +68,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Futu
                         let kind = "text/plain; version=0.0.4; charset=utf-8";
                         return http::respond(&mut stream, 200, kind, body.as_bytes()).await;
                     }
-                    let (status, body) = handle(&req, &ctx);
+                    let (status, body) = handle(&req, &ctx, role);
                     let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
                     http::respond(&mut stream, status, "application/json", &body).await;
                 });
@@ -67,14 +78,40 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Futu
     }
 }
 
-fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
+fn authorized(req: &http::Request, ctx: &Context) -> bool {
+    match &ctx.config().admin.token {
+        None => true,
+        Some(Secret::Clear(t)) => {
+            req.bearer.as_deref().is_some_and(|b| constant_time_eq(b.as_bytes(), t.as_bytes()))
+        }
+        Some(Secret::Hash(_)) => false,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/live") => return (200, json!({"live": true})),
+        ("GET", "/ready") if ctx.ready.load(Ordering::Acquire) => return (200, json!({"ready": true})),
+        ("GET", "/ready") => return (503, json!({"ready": false, "reason": "shutting down"})),
+        _ if role == Role::Metrics => {
+            return (404, json!({"error": "this listener serves /metrics, /live, /ready"}));
+        }
+        _ => {}
+    }
+    if !authorized(req, ctx) {
+        return (401, json!({"error": "missing or wrong bearer token"}));
+    }
+    if req.method == "POST" {
+        return action(req, ctx);
+    }
     if req.method != "GET" {
-        return (405, json!({"error": "only GET is served here"}));
+        return (405, json!({"error": "GET or POST only"}));
     }
     match req.path.as_str() {
-        "/live" => (200, json!({"live": true})),
-        "/ready" if ctx.ready.load(Ordering::Acquire) => (200, json!({"ready": true})),
-        "/ready" => (503, json!({"ready": false, "reason": "shutting down"})),
         "/route" => {
             let Some(sql) = req.param("sql") else { return (400, json!({"error": "missing ?sql="})) };
             let config = ctx.config();
@@ -87,8 +124,10 @@ fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
                 Err(e) => (404, json!({"error": e})),
             }
         }
-        "/sessions" => (200, sessions(ctx)),
-        "/servers" => (200, servers(ctx)),
+        "/sessions" => (200, views::sessions(ctx)),
+        "/servers" => (200, views::servers(ctx)),
+        "/status" => (200, views::status(ctx)),
+        "/config" => (200, views::config(ctx)),
         "/digests" => {
             let top = req.param("top").and_then(|n| n.parse().ok()).unwrap_or(20usize);
             let order = req.param("order").unwrap_or("total_time");
@@ -97,78 +136,23 @@ fn handle(req: &http::Request, ctx: &Context) -> (u16, Value) {
             }
             (200, json!({ "digests": ctx.digests.top(top, order), "kept": ctx.digests.len() }))
         }
-        "/status" => (200, status(ctx)),
         _ => (404, json!({"error": format!("no such endpoint {:?}", req.path)})),
     }
 }
 
-fn servers(ctx: &Context) -> Value {
-    let config = ctx.config();
-    let now = std::time::Instant::now();
-    let list: Vec<Value> = ctx
-        .pools
-        .servers()
-        .iter()
-        .map(|s| {
-            let h = s.health.view();
-            let role = match config.replication {
-                Some(r) if r.writer_hostgroup == s.id.hostgroup => "writer",
-                Some(r) if r.reader_hostgroup == s.id.hostgroup => "reader",
-                _ => "hostgroup",
-            };
-            json!({
-                "hostgroup": s.id.hostgroup,
-                "address": s.id.address,
-                "role": role,
-                "active": s.active.load(Ordering::Acquire),
-                "health": if h.shunned.is_some() { "shunned" } else { "up" },
-                "shunned_reason": h.shunned.as_ref().map(|(r, _)| r.as_str()),
-                "shunned_detail": h.shunned.as_ref().map(|(_, d)| d.clone()),
-                "read_only": h.read_only,
-                "replication_lag_seconds": h.lag_seconds,
-                "gtid": h.gtid.as_ref().map(|g| g.to_string()),
-                "backing_off": s.in_backoff(now),
-                "last_connect_error": s.last_error(),
-                "pool": {
-                    "max": s.max_connections,
-                    "open": s.open_count(),
-                    "idle": s.idle_count(),
-                    "in_use": s.outstanding.load(Ordering::Relaxed),
-                    "waiters": s.stats.waiters.load(Ordering::Relaxed),
-                    "connects": s.stats.connects.load(Ordering::Relaxed),
-                    "connect_failures": s.stats.connect_failures.load(Ordering::Relaxed),
-                },
-            })
-        })
-        .collect();
-    json!({ "servers": list })
-}
-
-fn status(ctx: &Context) -> Value {
-    let s = &ctx.stats;
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "client_connections": ctx.limits.current(),
-        "read_retries_total": s.retries(),
-        "read_your_writes": {
-            "served_by_reader": s.ryw_reader.load(Ordering::Relaxed),
-            "served_after_gtid_wait": s.ryw_waited.load(Ordering::Relaxed),
-            "fell_back_to_writer": s.ryw_writer.load(Ordering::Relaxed),
-        },
-        "writes_gtid": ctx.written.load().to_string(),
-    })
-}
-
-fn sessions(ctx: &Context) -> Value {
-    let mut pinned = serde_json::Map::new();
-    let mut events = serde_json::Map::new();
-    for r in PinReason::ALL {
-        pinned.insert(r.as_str().into(), json!(ctx.stats.pinned_now(r)));
-        events.insert(r.as_str().into(), json!(ctx.stats.pin_events(r)));
+/// `POST /servers/{address}/drain` and `/undrain`.
+fn action(req: &http::Request, ctx: &Context) -> (u16, Value) {
+    let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["servers", address, verb @ ("drain" | "undrain")] => {
+            let on = *verb == "drain";
+            if ctx.pools.drain(address, on) {
+                tracing::info!(server = %address, draining = on, "drain changed by the admin API");
+                (200, json!({"server": address, "draining": on}))
+            } else {
+                (404, json!({"error": format!("no server {address:?}")}))
+            }
+        }
+        _ => (404, json!({"error": format!("no such action {:?}", req.path)})),
     }
-    json!({
-        "connected": ctx.limits.current(),
-        "pinned_by_reason": pinned,
-        "pin_events_total": events,
-    })
 }

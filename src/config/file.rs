@@ -134,4 +134,6 @@ pub struct MetricsFile {
 #[serde(deny_unknown_fields)]
 pub struct AdminFile {
     pub listen: Option<String>,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
 }

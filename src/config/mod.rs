@@ -168,6 +168,8 @@ pub struct ReplicationConfig {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Bearer token the admin API requires (mandatory off loopback).
+    pub token: Option<Secret>,
 }
 
 impl Config {

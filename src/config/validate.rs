@@ -67,7 +67,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
             })
         }
     };
-    let admin = AdminConfig { listen: socket_addr(raw.admin.listen, "127.0.0.1:6080", "admin.listen")? };
+    let admin = admin(raw.admin, env)?;
     let read_consistency = match raw.routing.read_consistency.as_deref() {
         None | Some("session") => ReadConsistency::Session,
         Some("none") => ReadConsistency::None,
@@ -265,6 +265,26 @@ fn users(
             })
         })
         .collect()
+}
+
+fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigError> {
+    let listen = socket_addr(a.listen, "127.0.0.1:6080", "admin.listen")?;
+    let token = match (a.token, a.token_env) {
+        (None, None) => None,
+        (t, e) => Some(secret(t, None, e, "admin", env).map_err(|e| match e {
+            ConfigError::Invalid { key, message } => {
+                ConfigError::Invalid { key: key.replace("admin.password", "admin.token"), message }
+            }
+            other => other,
+        })?),
+    };
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(invalid(
+            "admin.token",
+            format!("is required when admin.listen is not loopback ({listen})"),
+        ));
+    }
+    Ok(AdminConfig { listen, token })
 }
 
 fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {

@@ -50,12 +50,22 @@ pub struct HealthView {
 #[derive(Debug, Default)]
 pub struct ServerHealth {
     shunned: AtomicBool,
+    /// Drained by an operator (OFFLINE_SOFT): no new checkouts, running work finishes.
+    draining: AtomicBool,
     view: ArcSwap<HealthView>,
 }
 
 impl ServerHealth {
     pub fn is_shunned(&self) -> bool {
         self.shunned.load(Ordering::Acquire)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Release);
     }
 
     pub fn view(&self) -> Arc<HealthView> {

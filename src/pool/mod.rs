@@ -176,6 +176,17 @@ impl<C: Connector> Pools<C> {
         }
     }
 
+    /// Drains (or undrains) a server: no new checkouts while drained; connections in use
+    /// finish their work and are closed when returned. False when the address is unknown.
+    pub fn drain(&self, address: &str, on: bool) -> bool {
+        let Some(h) = self.health.get(address) else { return false };
+        h.set_draining(on);
+        if on {
+            self.clear_idle(address);
+        }
+        true
+    }
+
     /// Forgets connect failures of `address` (the monitor saw it recover).
     pub fn clear_backoff(&self, address: &str) {
         self.servers.iter().filter(|s| s.id.address == address).for_each(|s| s.clear_backoff());
@@ -194,7 +205,8 @@ impl<C: Connector> Pools<C> {
     /// Returns a clean connection for reuse (closed instead when past its max lifetime).
     pub fn checkin(&self, pooled: Pooled<C>) {
         let now = Instant::now();
-        if now - pooled.created >= self.cfg.max_lifetime || !pooled.server.active.load(Ordering::Acquire) {
+        let retired = !pooled.server.active.load(Ordering::Acquire) || pooled.server.health.is_draining();
+        if now - pooled.created >= self.cfg.max_lifetime || retired {
             return;
         }
         let Pooled { conn, permit, server, key, created, .. } = pooled;

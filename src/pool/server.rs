@@ -149,7 +149,10 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
 
     /// Takes work now: in its hostgroup, not shunned, not backing off.
     pub fn is_live(&self, now: Instant) -> bool {
-        self.active.load(Ordering::Acquire) && !self.health.is_shunned() && !self.in_backoff(now)
+        self.active.load(Ordering::Acquire)
+            && !self.health.is_shunned()
+            && !self.health.is_draining()
+            && !self.in_backoff(now)
     }
 
     /// Closes every idle connection (the server went away or was shunned).

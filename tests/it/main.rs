@@ -9,4 +9,5 @@ mod fidelity;
 mod import;
 mod lifecycle;
 mod metrics;
+mod operations;
 mod routing;
