@@ -108,13 +108,17 @@ pub fn run(addr: &str, token: Option<&str>, command: &str, arg: Option<&str>) ->
             });
             table(&["COUNT", "TOTAL_US", "P50_US", "P99_US", "HG", "DIGEST"], rows.collect());
         }
+        ("reload", _) => {
+            let v = request(addr, "POST", "/reload", token)?;
+            println!("reloaded: {}", cell(&v["summary"]));
+        }
         (verb @ ("drain" | "undrain"), Some(server)) => {
             let v = request(addr, "POST", &format!("/servers/{server}/{verb}"), token)?;
             println!("{}: draining = {}", cell(&v["server"]), cell(&v["draining"]));
         }
         ("drain" | "undrain", None) => bail!("{command} needs a server address (host:port)"),
         (other, _) => bail!(
-            "unknown admin command {other:?}: status, servers, sessions, digests [order], drain ADDR, undrain ADDR"
+            "unknown admin command {other:?}: status, servers, sessions, digests [order], drain ADDR, undrain ADDR, reload"
         ),
     }
     Ok(())

@@ -31,7 +31,7 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Talk to a running proxy: status, servers, sessions, digests [ORDER], drain ADDR, undrain ADDR.
+    /// Talk to a running proxy: status, servers, sessions, digests [ORDER], drain ADDR, undrain ADDR, reload.
     Admin {
         command: String,
         arg: Option<String>,

@@ -61,11 +61,25 @@ pub struct HostgroupMetrics {
     pub latency: Histogram,
 }
 
+impl HostgroupMetrics {
+    fn new(hostgroup: u32) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(HostgroupMetrics {
+            hostgroup,
+            statements: Default::default(),
+            latency: Histogram::default(),
+        })
+    }
+}
+
 /// Every metric the proxy records on its own (pool, health and pin figures are read from
 /// their owners at scrape time).
 #[derive(Debug)]
 pub struct Metrics {
-    hostgroups: Vec<HostgroupMetrics>,
+    hostgroups: arc_swap::ArcSwap<Vec<std::sync::Arc<HostgroupMetrics>>>,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Unix time of the last successful (re)load.
+    pub last_reload: AtomicU64,
     pub accepted: AtomicU64,
     refused: [AtomicU64; REFUSALS.len()],
     pub checkout_wait: Histogram,
@@ -80,15 +94,13 @@ impl Metrics {
         let mut hgs: Vec<u32> = hostgroups.into_iter().collect();
         hgs.sort_unstable();
         hgs.dedup();
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Metrics {
-            hostgroups: hgs
-                .into_iter()
-                .map(|hostgroup| HostgroupMetrics {
-                    hostgroup,
-                    statements: Default::default(),
-                    latency: Histogram::default(),
-                })
-                .collect(),
+            hostgroups: arc_swap::ArcSwap::from_pointee(hgs.into_iter().map(HostgroupMetrics::new).collect()),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_reload: AtomicU64::new(now),
             accepted: AtomicU64::new(0),
             refused: Default::default(),
             checkout_wait: Histogram::default(),
@@ -99,8 +111,23 @@ impl Metrics {
     }
 
     /// The handles of a hostgroup (a handful of entries: a short scan, no hashing).
-    pub fn hostgroup(&self, hostgroup: u32) -> Option<&HostgroupMetrics> {
-        self.hostgroups.iter().find(|h| h.hostgroup == hostgroup)
+    pub fn hostgroup(&self, hostgroup: u32) -> Option<std::sync::Arc<HostgroupMetrics>> {
+        self.hostgroups.load().iter().find(|h| h.hostgroup == hostgroup).cloned()
+    }
+
+    /// Adds handles for hostgroups a reloaded config introduced (existing ones keep counting).
+    pub fn add_hostgroups(&self, hostgroups: impl IntoIterator<Item = u32>) {
+        let new: Vec<u32> = hostgroups.into_iter().collect();
+        self.hostgroups.rcu(|current| {
+            let mut all: Vec<std::sync::Arc<HostgroupMetrics>> = current.iter().cloned().collect();
+            for hg in &new {
+                if !all.iter().any(|h| h.hostgroup == *hg) {
+                    all.push(HostgroupMetrics::new(*hg));
+                }
+            }
+            all.sort_by_key(|h| h.hostgroup);
+            all
+        });
     }
 
     pub fn statement(&self, hostgroup: u32, target: usize, kind: usize, took: Duration) {
@@ -141,8 +168,9 @@ impl Metrics {
             let v = self.refused[i].load(Ordering::Relaxed);
             let _ = writeln!(out, "rwproxy_client_connections_refused_total{{reason=\"{r}\"}} {v}");
         }
+        let hostgroups = self.hostgroups.load();
         family(out, "rwproxy_statements_total", "counter", "Statements by hostgroup, target and kind.");
-        for h in &self.hostgroups {
+        for h in hostgroups.iter() {
             for (t, target) in TARGETS.iter().enumerate() {
                 for (k, kind) in KINDS.iter().enumerate() {
                     let v = h.statements[t][k].load(Ordering::Relaxed);
@@ -157,7 +185,7 @@ impl Metrics {
             "histogram",
             "Statement latency through the proxy.",
         );
-        for h in &self.hostgroups {
+        for h in hostgroups.iter() {
             h.latency.render(
                 out,
                 "rwproxy_statement_duration_seconds",
@@ -178,6 +206,14 @@ impl Metrics {
             "rwproxy_client_sent_bytes_total {}",
             self.bytes_to_clients.load(Ordering::Relaxed)
         );
+        family(out, "rwproxy_config_reloads_total", "counter", "Config reloads, by result.");
+        let (ok, failed) =
+            (self.reloads_ok.load(Ordering::Relaxed), self.reloads_failed.load(Ordering::Relaxed));
+        let _ = writeln!(out, "rwproxy_config_reloads_total{{result=\"success\"}} {ok}");
+        let _ = writeln!(out, "rwproxy_config_reloads_total{{result=\"failure\"}} {failed}");
+        let name = "rwproxy_config_last_reload_success_timestamp_seconds";
+        family(out, name, "gauge", "When the config was last loaded successfully (Unix time).");
+        let _ = writeln!(out, "{name} {}", self.last_reload.load(Ordering::Relaxed));
         family(
             out,
             "rwproxy_client_errors_total",

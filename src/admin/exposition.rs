@@ -30,8 +30,9 @@ pub fn render(ctx: &Context) -> String {
 }
 
 fn pools(ctx: &Context, out: &mut String) {
+    let pools = ctx.pools();
     family(out, "rwproxy_pool_connections", "gauge", "Backend connections by state.");
-    for s in ctx.pools.servers() {
+    for s in pools.servers() {
         let l = format!("hostgroup=\"{}\",server=\"{}\"", s.id.hostgroup, s.id.address);
         let (open, idle) = (s.open_count(), s.idle_count());
         let in_use = s.outstanding.load(Ordering::Relaxed);
@@ -40,12 +41,12 @@ fn pools(ctx: &Context, out: &mut String) {
         let _ = writeln!(out, "rwproxy_pool_connections{{{l},state=\"in_use\"}} {in_use}");
     }
     family(out, "rwproxy_pool_waiters", "gauge", "Checkouts waiting for a free connection.");
-    for s in ctx.pools.servers() {
+    for s in pools.servers() {
         let l = format!("hostgroup=\"{}\",server=\"{}\"", s.id.hostgroup, s.id.address);
         let _ = writeln!(out, "rwproxy_pool_waiters{{{l}}} {}", s.stats.waiters.load(Ordering::Relaxed));
     }
     family(out, "rwproxy_backend_connects_total", "counter", "Backend connections opened.");
-    for s in ctx.pools.servers() {
+    for s in pools.servers() {
         let l = format!("hostgroup=\"{}\",server=\"{}\"", s.id.hostgroup, s.id.address);
         let _ = writeln!(
             out,
@@ -54,7 +55,7 @@ fn pools(ctx: &Context, out: &mut String) {
         );
     }
     family(out, "rwproxy_backend_connect_failures_total", "counter", "Backend connects that failed.");
-    for s in ctx.pools.servers() {
+    for s in pools.servers() {
         let l = format!("hostgroup=\"{}\",server=\"{}\"", s.id.hostgroup, s.id.address);
         let v = s.stats.connect_failures.load(Ordering::Relaxed);
         let _ = writeln!(out, "rwproxy_backend_connect_failures_total{{{l}}} {v}");
@@ -62,7 +63,8 @@ fn pools(ctx: &Context, out: &mut String) {
 }
 
 fn health(ctx: &Context, out: &mut String) {
-    let mut servers: Vec<String> = ctx.pools.servers().iter().map(|s| s.id.address.clone()).collect();
+    let pools = ctx.pools();
+    let mut servers: Vec<String> = pools.servers().iter().map(|s| s.id.address.clone()).collect();
     servers.dedup();
     servers.sort();
     servers.dedup();
@@ -74,14 +76,14 @@ fn health(ctx: &Context, out: &mut String) {
         "1 when the server takes work (not shunned, not backing off).",
     );
     for addr in &servers {
-        let Some(h) = ctx.pools.health(addr) else { continue };
-        let backing_off = ctx.pools.servers().iter().any(|s| s.id.address == *addr && s.in_backoff(now));
+        let Some(h) = pools.health(addr) else { continue };
+        let backing_off = pools.servers().iter().any(|s| s.id.address == *addr && s.in_backoff(now));
         let up = u8::from(!h.is_shunned() && !backing_off);
         let _ = writeln!(out, "rwproxy_backend_up{{server=\"{addr}\"}} {up}");
     }
     family(out, "rwproxy_backend_shunned", "gauge", "1 for the reason a server is shunned.");
     for addr in &servers {
-        let Some(h) = ctx.pools.health(addr) else { continue };
+        let Some(h) = pools.health(addr) else { continue };
         let current = h.view().shunned.as_ref().map(|(r, _)| *r);
         for r in SHUN_REASONS {
             let v = u8::from(current == Some(r));
@@ -91,12 +93,12 @@ fn health(ctx: &Context, out: &mut String) {
     }
     family(out, "rwproxy_backend_replication_lag_seconds", "gauge", "Replication lag the monitor measured.");
     for addr in &servers {
-        let Some(lag) = ctx.pools.health(addr).and_then(|h| h.view().lag_seconds) else { continue };
+        let Some(lag) = pools.health(addr).and_then(|h| h.view().lag_seconds) else { continue };
         let _ = writeln!(out, "rwproxy_backend_replication_lag_seconds{{server=\"{addr}\"}} {lag}");
     }
     family(out, "rwproxy_backend_read_only", "gauge", "The server's read_only as last probed.");
     for addr in &servers {
-        let Some(ro) = ctx.pools.health(addr).and_then(|h| h.view().read_only) else { continue };
+        let Some(ro) = pools.health(addr).and_then(|h| h.view().read_only) else { continue };
         let _ = writeln!(out, "rwproxy_backend_read_only{{server=\"{addr}\"}} {}", u8::from(ro));
     }
 }

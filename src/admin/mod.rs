@@ -63,6 +63,11 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, role: Role, shutdow
                     let Some(req) = http::read_request(&mut stream).await else {
                         return http::respond(&mut stream, 400, "text/plain", b"bad request\n").await;
                     };
+                    if req.method == "POST" && req.path == "/reload" && role == Role::Admin {
+                        let (status, body) = reload(&req, &ctx).await;
+                        let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
+                        return http::respond(&mut stream, status, "application/json", &body).await;
+                    }
                     if req.path == "/metrics" {
                         let body = exposition::render(&ctx);
                         let kind = "text/plain; version=0.0.4; charset=utf-8";
@@ -140,13 +145,25 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
     }
 }
 
+/// `POST /reload`: validated reload of the config file.
+async fn reload(req: &http::Request, ctx: &Context) -> (u16, Value) {
+    if !authorized(req, ctx) {
+        return (401, json!({"error": "missing or wrong bearer token"}));
+    }
+    let Some(requests) = ctx.reloads.get() else { return (503, json!({"error": "reload is not available"})) };
+    match crate::server::reload::request(requests).await {
+        Ok(summary) => (200, json!({"reloaded": true, "summary": summary})),
+        Err(error) => (400, json!({"reloaded": false, "error": error})),
+    }
+}
+
 /// `POST /servers/{address}/drain` and `/undrain`.
 fn action(req: &http::Request, ctx: &Context) -> (u16, Value) {
     let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
         ["servers", address, verb @ ("drain" | "undrain")] => {
             let on = *verb == "drain";
-            if ctx.pools.drain(address, on) {
+            if ctx.pools().drain(address, on) {
                 tracing::info!(server = %address, draining = on, "drain changed by the admin API");
                 (200, json!({"server": address, "draining": on}))
             } else {

@@ -12,7 +12,7 @@ pub fn servers(ctx: &Context) -> Value {
     let config = ctx.config();
     let now = std::time::Instant::now();
     let list: Vec<Value> = ctx
-        .pools
+        .pools()
         .servers()
         .iter()
         .map(|s| {
@@ -37,7 +37,7 @@ pub fn servers(ctx: &Context) -> Value {
                 "backing_off": s.in_backoff(now),
                 "last_connect_error": s.last_error(),
                 "pool": {
-                    "max": s.max_connections,
+                    "max": s.max_connections(),
                     "open": s.open_count(),
                     "idle": s.idle_count(),
                     "in_use": s.outstanding.load(Ordering::Relaxed),

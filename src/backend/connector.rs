@@ -87,6 +87,19 @@ impl BackendConnector {
         learned.get(user).copied().map(Credentials::Stage1)
     }
 
+    /// Keeps what an earlier connector learned (hash-only users' SHA1, the primary's version)
+    /// across a config reload.
+    pub fn inherit(&self, old: &BackendConnector) {
+        if let (Ok(mut mine), Ok(theirs)) = (self.learned.lock(), old.learned.lock()) {
+            for (user, stage1) in theirs.iter() {
+                mine.entry(user.clone()).or_insert(*stage1);
+            }
+        }
+        if self.version.load().is_none() {
+            self.version.store(old.version.load_full());
+        }
+    }
+
     pub fn version(&self) -> Option<Arc<VersionInfo>> {
         self.version.load_full()
     }

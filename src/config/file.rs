@@ -66,6 +66,7 @@ pub struct ProxyFile {
     pub fallback_server_version: Option<String>,
     pub shutdown_timeout_ms: Option<u64>,
     pub shutdown_delay_ms: Option<u64>,
+    pub watch_config: Option<bool>,
     pub worker_threads: Option<u32>,
 }
 

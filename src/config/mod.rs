@@ -39,6 +39,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// Active rules only, sorted by `rule_id`.
     pub query_rules: Vec<QueryRule>,
+    /// The file this config came from (what a reload reads again).
+    pub source: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct ProxyConfig {
     pub shutdown_timeout: Duration,
     /// On SIGTERM, `/ready` answers 503 for this long before the listener closes.
     pub shutdown_delay: Duration,
+    /// Reload when the config file changes (checked every second).
+    pub watch_config: bool,
     /// Runtime worker threads; `None` = one per available core.
     pub worker_threads: Option<usize>,
 }
@@ -177,7 +181,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+        let mut config = Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses TOML text; `env` resolves `password_env` names (injected for tests).

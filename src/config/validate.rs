@@ -101,6 +101,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         digests_max: non_zero(raw.metrics.digests_max, 10_000, "metrics.digests_max")?.get() as usize,
         routing,
         query_rules,
+        source: None,
     })
 }
 
@@ -123,6 +124,7 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
         shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
+        watch_config: p.watch_config.unwrap_or(false),
         worker_threads: match p.worker_threads {
             None | Some(0) => None,
             Some(n @ 1..=256) => Some(n as usize),

@@ -83,11 +83,11 @@ impl<C: Connector> Pools<C> {
     /// Weighted random order, then the two first candidates compared by outstanding work per
     /// weight (power of two choices): weighted selection, least-outstanding as tie-breaker.
     fn pick_order(&self, live: &[usize]) -> Vec<usize> {
-        let mut order = weighted_order(live, |i| self.servers[i].weight);
+        let mut order = weighted_order(live, |i| self.servers[i].weight());
         if order.len() >= 2 {
             let load = |i: usize| {
                 let s = &self.servers[i];
-                u64::from(s.outstanding.load(Ordering::Relaxed)) * 1000 / u64::from(s.weight.max(1))
+                u64::from(s.outstanding.load(Ordering::Relaxed)) * 1000 / u64::from(s.weight().max(1))
             };
             if load(order[1]) < load(order[0]) {
                 order.swap(0, 1);

@@ -108,6 +108,25 @@ impl<C: Connector> Pools<C> {
     /// reader hostgroups also gets an (inactive) entry in the other, so the monitor can move
     /// roles on failover.
     pub fn new(config: &Config, connector: Arc<C>) -> Arc<Self> {
+        Self::build(config, connector, None)
+    }
+
+    /// Pools for a reloaded config. Entries of servers that stay are the same objects (idle
+    /// connections, health, statistics and waiters carry over) with the new weight and cap;
+    /// entries of removed servers are retired: no new checkouts, idle connections closed,
+    /// connections in use closed when returned.
+    pub fn rebuild(&self, config: &Config, connector: Arc<C>) -> Arc<Self> {
+        let next = Self::build(config, connector, Some(self));
+        for old in &self.servers {
+            if !next.servers.iter().any(|s| Arc::ptr_eq(s, old)) {
+                old.active.store(false, Ordering::Release);
+                old.clear_idle();
+            }
+        }
+        next
+    }
+
+    fn build(config: &Config, connector: Arc<C>, previous: Option<&Self>) -> Arc<Self> {
         let mut entries: Vec<(ServerConfig, bool)> =
             config.servers.iter().map(|s| (s.clone(), true)).collect();
         if let Some(r) = config.replication {
@@ -127,10 +146,25 @@ impl<C: Connector> Pools<C> {
         let mut health: HashMap<String, Arc<ServerHealth>> = HashMap::new();
         let mut servers = Vec::new();
         for (i, (s, configured)) in entries.iter().enumerate() {
-            let entry = by_hostgroup.entry(s.hostgroup).or_default();
+            let notify = previous.and_then(|p| p.by_hostgroup.get(&s.hostgroup)).map(|(_, n)| n.clone());
+            let entry =
+                by_hostgroup.entry(s.hostgroup).or_insert_with(|| (Vec::new(), notify.unwrap_or_default()));
             entry.0.push(i);
+            let reused = previous.and_then(|p| {
+                p.servers.iter().find(|old| old.id.hostgroup == s.hostgroup && old.id.address == s.address)
+            });
+            if let Some(old) = reused {
+                old.resize(s.weight.get(), s.max_connections.get());
+                health.insert(s.address.clone(), old.health.clone());
+                servers.push(old.clone());
+                continue;
+            }
+            let previous_health = previous.and_then(|p| p.health.get(&s.address)).cloned();
+            let h = health
+                .entry(s.address.clone())
+                .or_insert_with(|| previous_health.unwrap_or_default())
+                .clone();
             let id = ServerId { hostgroup: s.hostgroup, address: s.address.clone() };
-            let h = health.entry(s.address.clone()).or_default().clone();
             let pool = ServerPool::new(id, s.weight.get(), s.max_connections.get(), entry.1.clone(), h);
             pool.active.store(*configured, Ordering::Release);
             servers.push(Arc::new(pool));

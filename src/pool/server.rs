@@ -49,8 +49,8 @@ pub struct PoolStats {
 
 pub struct ServerPool<C, K> {
     pub id: ServerId,
-    pub weight: u32,
-    pub max_connections: u32,
+    weight: AtomicU32,
+    max_connections: AtomicU32,
     /// Shared with this address's entries in other hostgroups.
     pub health: Arc<ServerHealth>,
     /// Whether this entry is in its hostgroup now (replication roles move servers).
@@ -80,8 +80,8 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
     ) -> Self {
         ServerPool {
             id,
-            weight,
-            max_connections: max,
+            weight: AtomicU32::new(weight),
+            max_connections: AtomicU32::new(max),
             health,
             active: AtomicBool::new(true),
             outstanding: Arc::new(AtomicU32::new(0)),
@@ -144,7 +144,28 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
     }
 
     pub fn open_count(&self) -> usize {
-        self.max_connections as usize - self.permits.available_permits()
+        (self.max_connections() as usize).saturating_sub(self.permits.available_permits())
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections.load(Ordering::Relaxed)
+    }
+
+    /// Applies a reloaded weight and connection cap. A lower cap takes free slots away at
+    /// once; slots in use are given back to the pool when their connections close (until
+    /// then the server may briefly hold more than the new cap).
+    pub(super) fn resize(&self, weight: u32, max: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
+        let old = self.max_connections.swap(max, Ordering::Relaxed);
+        if max > old {
+            self.permits.add_permits((max - old) as usize);
+        } else if max < old {
+            self.permits.forget_permits((old - max) as usize);
+        }
     }
 
     /// Takes work now: in its hostgroup, not shunned, not backing off.

@@ -142,3 +142,26 @@ fn weighted_order_respects_weights() {
     }
     assert!(first[1] > first[0] * 2, "{first:?}");
 }
+
+#[tokio::test]
+async fn rebuild_keeps_remaining_servers_and_retires_removed_ones() {
+    let pools = Pools::new(&config(&[("a:1", 0), ("b:1", 0)], 5, 200), Arc::new(Fake::default()));
+    let idle = pools.checkout(0, &"k", &yes, &yes).await.unwrap();
+    let addr = idle.server().address.clone();
+    pools.checkin(idle);
+    let held = pools.checkout(0, &"k", &yes, &yes).await.unwrap();
+    let keep = if addr == "a:1" { "a:1" } else { "b:1" };
+    let gone = if keep == "a:1" { "b:1" } else { "a:1" };
+    let next = pools.rebuild(&config(&[(keep, 0)], 9, 200), Arc::new(Fake::default()));
+    assert_eq!(next.servers().len(), 1);
+    assert!(Arc::ptr_eq(&next.servers()[0], pools.servers().iter().find(|s| s.id.address == keep).unwrap()));
+    assert_eq!(next.servers()[0].max_connections(), 9, "cap resized");
+    let removed = pools.servers().iter().find(|s| s.id.address == gone).unwrap();
+    assert!(!removed.active.load(Ordering::Acquire), "removed server retired");
+    next.checkin(held); // returned to its own entry (kept or retired)
+    for _ in 0..5 {
+        let c = next.checkout(0, &"k", &yes, &yes).await.unwrap();
+        assert_eq!(c.server().address, keep);
+        next.checkin(c);
+    }
+}

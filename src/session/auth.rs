@@ -22,7 +22,7 @@ pub struct Login {
 
 pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 {
     let cfg = ctx.config();
-    let version = ctx.pools.connector().version();
+    let version = ctx.pools().connector().version();
     let server_version = match (&cfg.proxy.server_version, &version) {
         (Some(v), _) => v.as_bytes().to_vec(),
         (None, Some(v)) => v.server_version.clone(),
@@ -93,7 +93,7 @@ pub fn verify(ctx: &Context, username: &str, salt: &[u8], reply: &[u8]) -> Optio
         Secret::Clear(pw) => constant_time_eq(&auth::scramble(salt, pw.as_bytes()), reply),
         Secret::Hash(hash) => match auth::verify(salt, reply, hash) {
             Some(stage1) => {
-                ctx.pools.connector().learn(username, stage1);
+                ctx.pools().connector().learn(username, stage1);
                 true
             }
             None => false,

@@ -86,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 stats.ryw_waited.fetch_add(1, Ordering::Relaxed);
                 return Some(p);
             }
-            self.ctx.pools.checkin(p);
+            self.ctx.pools().checkin(p);
         }
         stats.ryw_writer.fetch_add(1, Ordering::Relaxed);
         None

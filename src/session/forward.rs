@@ -139,7 +139,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Err(RelayError::Backend { source, client_saw_bytes: true }) => {
                 self.discard_backend();
-                self.ctx.pools.server_failed(&addr, &source.to_string());
+                self.ctx.pools().server_failed(&addr, &source.to_string());
                 Err(SessionError::BackendMidReply(format!("{addr}: {source}")))
             }
             Err(RelayError::Backend { source, client_saw_bytes: false }) => {
@@ -152,7 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 } else {
                     debug_assert!(GOING_AWAY_ERRORS.contains(&code));
                     self.discard_backend();
-                    self.ctx.pools.server_failed(&addr, &format!("ERR {code}"));
+                    self.ctx.pools().server_failed(&addr, &format!("ERR {code}"));
                 }
                 Ok(Attempt::Retry { writer: schema_lag, why: format!("{addr} answered ERR {code}") })
             }
@@ -169,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         last_seq: u8,
     ) -> Result<Attempt, SessionError> {
         self.discard_backend();
-        self.ctx.pools.server_failed(addr, why);
+        self.ctx.pools().server_failed(addr, why);
         if retryable {
             return Ok(Attempt::Retry { writer: false, why: format!("{addr}: {why}") });
         }

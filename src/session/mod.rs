@@ -38,13 +38,15 @@ pub use stats::SessionStats;
 /// What every session shares: config, pools, limits. Built once by `server::run`.
 pub struct Context {
     config: ArcSwap<Config>,
-    pub pools: Arc<Pools<BackendConnector>>,
+    pools: ArcSwap<Pools<BackendConnector>>,
     pub limits: Arc<Limits>,
     pub stats: SessionStats,
     /// Every write committed through this instance (global read consistency).
     pub written: ArcSwap<GtidPos>,
     pub metrics: crate::metrics::Metrics,
     pub digests: crate::digests::DigestTable,
+    /// Where reload requests go (set by `server::run`).
+    pub reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::server::reload::ReloadRequest>>,
     /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
     pub ready: std::sync::atomic::AtomicBool,
     next_id: AtomicU32,
@@ -56,19 +58,31 @@ impl Context {
         let digests = crate::digests::DigestTable::new(config.digests_max);
         Arc::new(Context {
             config: ArcSwap::new(config),
-            pools,
+            pools: ArcSwap::new(pools),
             limits: Arc::new(Limits::default()),
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
             metrics,
             digests,
             ready: std::sync::atomic::AtomicBool::new(true),
+            reloads: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })
     }
 
     pub fn config(&self) -> Guard<Arc<Config>> {
         self.config.load()
+    }
+
+    /// The current pools (swapped by a config reload; connections in use keep theirs).
+    pub fn pools(&self) -> Arc<Pools<BackendConnector>> {
+        self.pools.load_full()
+    }
+
+    /// Installs a reloaded config and the pools built for it.
+    pub fn swap(&self, config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) {
+        self.pools.store(pools);
+        self.config.store(config);
     }
 }
 

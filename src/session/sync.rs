@@ -72,7 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(()) => return Ok(()),
                 Err(SyncFailure::Server(payload)) => return Err(Unavailable(payload)),
                 Err(SyncFailure::Broken(why)) => {
-                    self.ctx.pools.server_failed(&addr, &why);
+                    self.ctx.pools().server_failed(&addr, &why);
                     last = format!("hostgroup {hostgroup}: backend {addr} failed: {why}");
                 }
             }
@@ -120,7 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(SyncFailure::Server(err))
                 if route.target == Target::Reader && err.get(1..3) == Some(&1049u16.to_le_bytes()[..]) =>
             {
-                self.ctx.pools.checkin(pooled);
+                self.ctx.pools().checkin(pooled);
                 let writer = Route { target: Target::Writer, ..self.writer_route() };
                 return Box::pin(self.acquire(&writer, need_insert_id))
                     .await
@@ -148,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let no_schema = self.login.database.is_none();
         let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
-        self.ctx.pools.checkout_where(hostgroup, &key, &prefer, &accept, applied).await
+        self.ctx.pools().checkout_where(hostgroup, &key, &prefer, &accept, applied).await
     }
 
     /// Brings a freshly checked-out connection to the session's state.
@@ -195,9 +195,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 b.conn().dirty = true;
             }
             if b.conn().dirty || b.conn().tainted {
-                self.ctx.pools.checkin_dirty(b);
+                self.ctx.pools().checkin_dirty(b);
             } else {
-                self.ctx.pools.checkin(b);
+                self.ctx.pools().checkin(b);
             }
         }
     }

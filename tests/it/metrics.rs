@@ -8,7 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Proxy, connect};
 
-pub const FAMILIES: [&str; 22] = [
+pub const FAMILIES: [&str; 24] = [
+    "rwproxy_config_reloads_total",
+    "rwproxy_config_last_reload_success_timestamp_seconds",
     "rwproxy_client_connections",
     "rwproxy_client_connections_accepted_total",
     "rwproxy_client_connections_refused_total",

@@ -55,12 +55,18 @@ pub struct Proxy {
     pub metrics: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The config text a file-started proxy began with.
+    pub source: Option<String>,
 }
 
 impl Proxy {
     /// Starts `server::run` in-process on a free loopback port.
     pub async fn start(config_toml: &str) -> Proxy {
-        let config = Config::parse(config_toml, "test", &|_| None).expect("test config is valid");
+        Proxy::start_config(Config::parse(config_toml, "test", &|_| None).expect("test config is valid"))
+            .await
+    }
+
+    async fn start_config(config: Config) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
         let addr = listener.local_addr().expect("proxy addr");
@@ -73,7 +79,22 @@ impl Proxy {
         let task = tokio::spawn(rwproxy::server::run(config, listeners, async {
             let _ = rx.await;
         }));
-        Proxy { addr, admin: admin_addr, metrics: metrics_addr, stop: Some(tx), task: Some(task) }
+        Proxy {
+            addr,
+            admin: admin_addr,
+            metrics: metrics_addr,
+            stop: Some(tx),
+            task: Some(task),
+            source: None,
+        }
+    }
+
+    /// Like `start`, with the config loaded from a file (so it can be reloaded).
+    pub async fn start_file(path: &std::path::Path) -> Proxy {
+        let text = std::fs::read_to_string(path).expect("config file");
+        let mut proxy = Proxy::start_config(Config::load(path).expect("valid config file")).await;
+        proxy.source = Some(text);
+        proxy
     }
 
     pub async fn default() -> Proxy {
@@ -96,9 +117,13 @@ impl Proxy {
 
     /// GET on the admin API; returns (status, JSON body).
     pub async fn admin_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        self.admin_request("GET", path_and_query).await
+    }
+
+    pub async fn admin_request(&self, method: &str, path_and_query: &str) -> (u16, serde_json::Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(self.admin).await.expect("connect admin");
-        let req = format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let req = format!("{method} {path_and_query} HTTP/1.1\r\nHost: x\r\n\r\n");
         s.write_all(req.as_bytes()).await.expect("send");
         let mut out = String::new();
         s.read_to_string(&mut out).await.expect("read");

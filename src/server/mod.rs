@@ -1,4 +1,7 @@
-//! Builds pools and the shared context from config, runs the accept loop, shuts down cleanly.
+//! Builds pools and the shared context from config, runs the accept loop, reloads, shuts
+//! down cleanly.
+
+pub mod reload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,7 +43,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     probe_version(&config, &connector).await;
     let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);
-    crate::monitor::spawn(config.clone(), ctx.pools.clone(), stop_rx.clone());
+    let reloader = reload::Reloader::start(ctx.clone());
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let _ = ctx.reloads.set(reload_tx.clone());
+    tokio::spawn(reloader.clone().serve(reload_rx));
+    spawn_reload_triggers(&config, reload_tx, stop_rx.clone());
     let http =
         [(listeners.admin, crate::admin::Role::Admin), (listeners.metrics, crate::admin::Role::Metrics)];
     for (listener, role) in http.into_iter().filter_map(|(l, r)| l.map(|l| (l, r))) {
@@ -94,6 +101,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         "shutting down: listener closed; idle sessions close, transactions may finish"
     );
     let _ = stop_tx.send(true);
+    reloader.stop_monitor();
     drop(alive_tx);
     let timeout = config.proxy.shutdown_timeout;
     if tokio::time::timeout(timeout, alive_rx.recv()).await.is_err() {
@@ -101,6 +109,33 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             sessions = ctx.limits.current(),
             "shutdown timeout reached; closing remaining sessions"
         );
+    }
+}
+
+/// SIGHUP and (with `proxy.watch_config`) changes of the file trigger a reload.
+fn spawn_reload_triggers(
+    config: &Config,
+    requests: mpsc::Sender<reload::ReloadRequest>,
+    stop: watch::Receiver<bool>,
+) {
+    if let Some(path) = config.source.clone() {
+        if config.proxy.watch_config {
+            tokio::spawn(reload::watch_file(path, requests.clone(), stop.clone()));
+        }
+        let mut stop = stop;
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP received: reloading the config");
+                        let _ = reload::request(&requests).await;
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        });
     }
 }
 
