@@ -108,6 +108,10 @@ pub fn run(addr: &str, token: Option<&str>, command: &str, arg: Option<&str>) ->
             });
             table(&["COUNT", "TOTAL_US", "P50_US", "P99_US", "HG", "DIGEST"], rows.collect());
         }
+        ("live", _) => {
+            request(addr, "GET", "/live", token)?;
+            println!("live");
+        }
         ("reload", _) => {
             let v = request(addr, "POST", "/reload", token)?;
             println!("reloaded: {}", cell(&v["summary"]));

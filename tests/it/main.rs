@@ -4,6 +4,7 @@ mod support;
 
 mod auth;
 mod cli;
+mod deploy;
 mod django;
 mod fidelity;
 mod import;
