@@ -251,3 +251,36 @@ async fn sighup_reloads_the_binary() {
     let _ = std::fs::remove_dir_all(dir);
     assert!(reloaded, "SIGHUP reloaded the file");
 }
+
+/// With `proxy.watch_config`, saving the file is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_config_file_reloads_on_change() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rwproxy.toml");
+    let base = config_text(cluster(), "").replace("[proxy]\n", "[proxy]\nwatch_config = true\n");
+    std::fs::write(&path, &base).unwrap();
+    let proxy = Proxy::start_file(&path).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a different modification time
+    std::fs::write(
+        &path,
+        format!(
+            "{base}[[query_rules]]\nrule_id = 3\nmatch_pattern = \"^SELECT 'w'\"\nerror_msg = \"watched\"\n"
+        ),
+    )
+    .unwrap();
+    let mut applied = false;
+    for _ in 0..40 {
+        let (_, config) = proxy.admin_get("/config").await;
+        if config["query_rules"].as_array().is_some_and(|r| !r.is_empty()) {
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(applied, "the change was picked up");
+    let mut c = connect(proxy.port()).await;
+    assert!(c.query_drop("SELECT 'w'").await.unwrap_err().to_string().contains("watched"));
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
