@@ -12,9 +12,12 @@
 //!             pool::checkin      reset off the request path, back to the idle list
 //! ```
 //!
-//! Modules: `protocol` (wire format only), `routing` (pure decisions), `config` (TOML →
-//! typed config), `pool` (generic pools), `backend` (one MySQL connection), `session`
-//! (one client connection), `server` (accept loop and shutdown).
+//! Modules: `protocol` (wire format only), `routing` (pure decisions: classify, digest,
+//! rules, route, GTIDs), `config` (TOML → typed config), `pool` (generic pools and the health
+//! view), `backend` (one MySQL connection), `session` (one client connection), `monitor`
+//! (health probes, failover following), `metrics` and `digests` (what operators read),
+//! `admin` (HTTP admin API and `/metrics`), `import` (ProxySQL config conversion), `server`
+//! (accept loop, reload, shutdown).
 
 pub mod admin;
 pub mod backend;
