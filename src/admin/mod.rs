@@ -86,15 +86,12 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, role: Role, shutdow
 fn authorized(req: &http::Request, ctx: &Context) -> bool {
     match &ctx.config().admin.token {
         None => true,
-        Some(Secret::Clear(t)) => {
-            req.bearer.as_deref().is_some_and(|b| constant_time_eq(b.as_bytes(), t.as_bytes()))
-        }
+        Some(Secret::Clear(t)) => req
+            .bearer
+            .as_deref()
+            .is_some_and(|b| crate::protocol::auth::constant_time_eq(b.as_bytes(), t.as_bytes())),
         Some(Secret::Hash(_)) => false,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {

@@ -61,6 +61,11 @@ pub fn format_hash(hash: &NativeHash) -> String {
     s
 }
 
+/// Compares secrets without an early exit on the first differing byte.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A fresh salt of printable bytes (clients treat it as a C string in places).
 pub fn new_salt() -> [u8; SALT_LEN] {
     let mut raw = [0u8; SALT_LEN];

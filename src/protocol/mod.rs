@@ -138,11 +138,15 @@ pub mod errcode {
     pub const TOO_MANY_CONNECTIONS: (u16, &str) = (1040, "08004");
     pub const ACCESS_DENIED: (u16, &str) = (1045, "28000");
     pub const UNKNOWN_COMMAND: (u16, &str) = (1047, "08S01");
-    pub const BAD_DB: (u16, &str) = (1049, "42000");
     pub const HANDSHAKE: (u16, &str) = (1043, "08S01");
     pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
-    pub const SERVER_SHUTDOWN: (u16, &str) = (1053, "08S01");
     pub const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+    pub const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
+    /// ProxySQL answers a query rule's `error_msg` with this code.
+    pub const RULE_ERROR: (u16, &str) = (1148, "42000");
+    /// A backend lost before the client saw any byte of the reply (the client's own
+    /// "lost connection" code, so drivers treat it as such).
+    pub const LOST_BACKEND: (u16, &str) = (2013, "HY000");
     /// ProxySQL's code for "no backend connection could be had".
     pub const PROXY_BACKEND: (u16, &str) = (9001, "HY000");
 }

@@ -11,7 +11,12 @@ pub fn classify(sql: &[u8]) -> Statement {
     let mut hint = Hint::default();
     // Validated once; token boundaries are ASCII bytes, so slices stay valid UTF-8.
     let utf8 = std::str::from_utf8(sql).ok();
+    let (mut start, mut end) = (None, 0);
     while let Some(tok) = lexer.next_token(&mut |c| read_hint(c, &mut hint)) {
+        start.get_or_insert(tok.start);
+        if tok.kind != Tok::Punct(b';') {
+            end = tok.end;
+        }
         let text = lexer.text(&tok);
         match utf8.and_then(|s| s.get(tok.start..tok.end)) {
             Some(s) => pass.digest.push(tok.kind, s),
@@ -33,7 +38,8 @@ pub fn classify(sql: &[u8]) -> Statement {
             flags.set(Flags::STATE_IN_MULTI);
         }
     }
-    Statement { kind, flags, hint, digest: pass.digest.finish(), statements }
+    let start = start.unwrap_or(0).min(end);
+    Statement { kind, flags, hint, digest: pass.digest.finish(), statements, span: (start, end) }
 }
 
 struct Pass<'a> {

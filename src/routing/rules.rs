@@ -2,7 +2,6 @@
 
 use super::SessionFacts;
 use super::classify::Statement;
-use super::lexer::{Lexer, Tok};
 use crate::config::QueryRule;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub fn evaluate(rules: &[QueryRule], stmt: &Statement, sql: &[u8], facts: &Sessi
     if rules.is_empty() {
         return Outcome::NoMatch;
     }
-    let text = String::from_utf8_lossy(trimmed(sql));
+    let text = String::from_utf8_lossy(sql.get(stmt.span.0..stmt.span.1).unwrap_or_default());
     let mut flag = 0i64;
     let mut dest = None;
     for rule in rules {
@@ -46,32 +45,20 @@ pub fn evaluate(rules: &[QueryRule], stmt: &Statement, sql: &[u8], facts: &Sessi
     dest.map_or(Outcome::NoMatch, |(id, hg)| Outcome::Hostgroup(id, hg))
 }
 
-/// The statement without leading/trailing whitespace, comments and `;`, so `^…$` patterns
-/// written for ProxySQL match however the client formatted the query.
-fn trimmed(sql: &[u8]) -> &[u8] {
-    let mut lexer = Lexer::new(sql);
-    let (mut start, mut end) = (None, 0);
-    while let Some(t) = lexer.next_token(&mut |_| {}) {
-        start.get_or_insert(t.start);
-        if t.kind != Tok::Punct(b';') {
-            end = t.end;
-        }
-    }
-    match start {
-        Some(s) if s < end => &sql[s..end],
-        _ => &[],
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+
+    fn trimmed(sql: &[u8]) -> &[u8] {
+        let (a, b) = crate::routing::classify(sql).span;
+        &sql[a..b]
+    }
 
     #[test]
-    fn trimming() {
+    fn rule_text_is_the_statement_without_surrounding_comments() {
         assert_eq!(trimmed(b"  /* c */ SELECT 1 FOR UPDATE ; -- x\n"), b"SELECT 1 FOR UPDATE");
         assert_eq!(trimmed(b"SELECT 1 /* trailing */\n\n"), b"SELECT 1");
         assert_eq!(trimmed(b"SELECT '/* not a comment */'"), b"SELECT '/* not a comment */'");
         assert_eq!(trimmed(b"  "), b"");
+        assert_eq!(trimmed(b";"), b"");
     }
 }

@@ -117,6 +117,9 @@ pub struct Statement {
     pub hint: Hint,
     pub digest: Digest,
     pub statements: u32,
+    /// Byte range from the first token to the last one that is not `;`: the statement
+    /// without surrounding whitespace and comments (what query-rule patterns see).
+    pub span: (usize, usize),
 }
 
 impl Statement {

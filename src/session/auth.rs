@@ -90,7 +90,9 @@ pub fn verify(ctx: &Context, username: &str, salt: &[u8], reply: &[u8]) -> Optio
     let cfg = ctx.config();
     let user = cfg.user(username.as_bytes())?;
     let ok = match &user.secret {
-        Secret::Clear(pw) => constant_time_eq(&auth::scramble(salt, pw.as_bytes()), reply),
+        Secret::Clear(pw) => {
+            crate::protocol::auth::constant_time_eq(&auth::scramble(salt, pw.as_bytes()), reply)
+        }
         Secret::Hash(hash) => match auth::verify(salt, reply, hash) {
             Some(stage1) => {
                 ctx.pools().connector().learn(username, stage1);
@@ -100,8 +102,4 @@ pub fn verify(ctx: &Context, username: &str, salt: &[u8], reply: &[u8]) -> Optio
         },
     };
     ok.then(|| user.clone())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -11,9 +11,6 @@ use crate::routing::lexer::{Lexer, Tok};
 use crate::routing::set::parse_set;
 use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, classify};
 
-/// ProxySQL answers a rule's `error_msg` with this code.
-const RULE_ERROR: (u16, &str) = (1148, "42000");
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn command(
         &mut self,
@@ -93,7 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let stmt = classify(sql);
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
-            return self.send_err(packet.last_seq.wrapping_add(1), RULE_ERROR, msg).await;
+            return self.send_err(packet.last_seq.wrapping_add(1), errcode::RULE_ERROR, msg).await;
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;

@@ -6,11 +6,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::relay::{RelayError, Retryable, Tracking, relay_reply};
 use super::sync::Unavailable;
 use super::{Session, SessionError};
-use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps};
+use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode};
 use crate::routing::{Route, Target};
 
-/// Error for a backend lost before the client saw any byte of the reply.
-const LOST_BACKEND: (u16, &str) = (2013, "HY000");
 /// Unknown database, table, column: what a lagging replica says after DDL on the primary.
 const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// Held on reads too: the replica is shutting down or killed the connection; try another.
@@ -73,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         let msg = format!("rwproxy: read failed on {} backends: {last_failure}", READ_RETRIES + 1);
-        self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
+        self.send_err(last_seq.wrapping_add(1), errcode::LOST_BACKEND, &msg).await?;
         Ok(None)
     }
 
@@ -174,7 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(Attempt::Retry { writer: false, why: format!("{addr}: {why}") });
         }
         let msg = format!("rwproxy: lost connection to backend {addr} during query: {why}");
-        self.send_err(last_seq.wrapping_add(1), LOST_BACKEND, &msg).await?;
+        self.send_err(last_seq.wrapping_add(1), errcode::LOST_BACKEND, &msg).await?;
         Ok(Attempt::Done(None))
     }
 }

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::packet::encode;
-use crate::protocol::{Packet, ReplyKind, status};
+use crate::protocol::{Packet, ReplyKind, errcode, status};
 use crate::routing::{Flags, Statement, classify};
 
 /// A statement as the client knows it.
@@ -21,9 +21,6 @@ pub struct ClientStmt {
     /// Parameter types from the client's last execute that sent them.
     pub types: Option<Vec<u8>>,
 }
-
-const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
-const NO_CURSOR: (u16, &str) = (1421, "HY000");
 
 /// Execute payload layout: where the bound-types flag and the types are.
 struct ExecLayout {
@@ -53,7 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn unknown_stmt(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
         let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
-        self.send_err(1, UNKNOWN_STMT, &msg).await
+        self.send_err(1, errcode::UNKNOWN_STMT, &msg).await
     }
 
     /// Prepares on the routed connection (cached per connection) and answers with the
@@ -71,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(e) => {
                 self.discard_backend();
                 let msg = format!("rwproxy: lost connection to backend during prepare: {e}");
-                return self.send_err(1, (2013, "HY000"), &msg).await;
+                return self.send_err(1, errcode::LOST_BACKEND, &msg).await;
             }
         };
         let reply = match prepared {
@@ -116,7 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(e) => {
                 self.discard_backend();
                 let msg = format!("rwproxy: lost connection to backend: {e}");
-                self.send_err(1, (2013, "HY000"), &msg).await?;
+                self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
                 Ok(Err(()))
             }
         }
@@ -273,7 +270,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql).map(|s| s.id));
         let (true, Some(backend_id)) = (self.pins.cursors.contains(&client_id), held_id) else {
             return self
-                .send_err(1, NO_CURSOR, &format!("The statement ({client_id}) has no open cursor"))
+                .send_err(
+                    1,
+                    errcode::NO_OPEN_CURSOR,
+                    &format!("The statement ({client_id}) has no open cursor"),
+                )
                 .await;
         };
         let mut payload = packet.payload().to_vec();

@@ -154,9 +154,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Brings a freshly checked-out connection to the session's state.
     async fn sync_state(&self, conn: &mut BackendConn, need_insert_id: bool) -> Result<(), SyncFailure> {
         let broken = |e: crate::backend::BackendError| SyncFailure::Broken(e.to_string());
-        let (reset, _) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
+        let (reset, mut set_sql) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
         if reset || conn.dirty {
             conn.reset().await.map_err(broken)?;
+            set_sql = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb).1;
         }
         if conn.multi_statements != self.multi_statements {
             conn.set_multi_statements(self.multi_statements)
@@ -169,7 +170,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         {
             conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
         }
-        let (_, set_sql) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
         if let Some(sql) = set_sql {
             Self::run_sync_sql(conn, &sql).await?;
             let last_insert_id =
