@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rwproxy::routing::classify;
+use rwproxy::routing::{Dialect, classify};
 
 const DJANGO: &[&str] = &[
     "SELECT `auth_user`.`id`, `auth_user`.`password`, `auth_user`.`last_login`, `auth_user`.`is_superuser`, `auth_user`.`username` FROM `auth_user` WHERE `auth_user`.`id` = 42 LIMIT 21",
@@ -18,18 +18,20 @@ const DJANGO: &[&str] = &[
 
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
-    g.bench_function("typical_orm_select", |b| b.iter(|| classify(black_box(DJANGO[0].as_bytes()))));
+    g.bench_function("typical_orm_select", |b| {
+        b.iter(|| classify(black_box(DJANGO[0].as_bytes()), Dialect::default()))
+    });
     g.bench_function("django_corpus_per_query", |b| {
         b.iter(|| {
             for q in DJANGO {
-                black_box(classify(black_box(q.as_bytes())));
+                black_box(classify(black_box(q.as_bytes()), Dialect::default()));
             }
         })
     });
     let ids: Vec<String> = (0..1000).map(|i| (i * 7919).to_string()).collect();
     let big =
         format!("SELECT `notes_note`.`id` FROM `notes_note` WHERE `notes_note`.`id` IN ({})", ids.join(", "));
-    g.bench_function("in_list_1000", |b| b.iter(|| classify(black_box(big.as_bytes()))));
+    g.bench_function("in_list_1000", |b| b.iter(|| classify(black_box(big.as_bytes()), Dialect::default())));
     g.finish();
 }
 

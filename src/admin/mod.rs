@@ -14,11 +14,18 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::config::Secret;
-use crate::routing::{SessionFacts, classify, route};
+use crate::routing::{Dialect, SessionFacts, classify, route};
 use crate::session::Context;
 
+/// The dialect to read SQL with when no backend was asked: the configured `server_version`,
+/// else the fallback version.
+pub fn assumed_dialect(config: &Config) -> Dialect {
+    let version = config.proxy.server_version.as_deref().unwrap_or(&config.proxy.fallback_server_version);
+    Dialect::from_server_version(version.as_bytes())
+}
+
 /// Explains where a statement from a fresh autocommit session of `user` would go.
-pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> {
+pub fn explain(config: &Config, sql: &str, user: &str, dialect: Dialect) -> Result<Value, String> {
     let u = config.user(user.as_bytes()).ok_or_else(|| format!("unknown user {user:?}"))?;
     let facts = SessionFacts {
         user: &u.username,
@@ -27,7 +34,7 @@ pub fn explain(config: &Config, sql: &str, user: &str) -> Result<Value, String> 
         pinned: None,
         recent_write: false,
     };
-    let stmt = classify(sql.as_bytes());
+    let stmt = classify(sql.as_bytes(), dialect);
     let r = route(&stmt, sql.as_bytes(), &facts, config);
     let mut v = json!({
         "hostgroup": r.hostgroup,
@@ -121,7 +128,9 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
                 .param("user")
                 .map(str::to_string)
                 .or_else(|| config.users.first().map(|u| u.username.clone()));
-            match explain(&config, sql, user.as_deref().unwrap_or_default()) {
+            let dialect =
+                ctx.pools().connector().version().map_or_else(|| assumed_dialect(&config), |v| v.dialect);
+            match explain(&config, sql, user.as_deref().unwrap_or_default(), dialect) {
                 Ok(v) => (200, v),
                 Err(e) => (404, json!({"error": e})),
             }

@@ -38,6 +38,8 @@ pub struct ConnKey {
 #[derive(Debug, Clone)]
 pub struct VersionInfo {
     pub server_version: Vec<u8>,
+    /// How the backend reads version-conditional comments.
+    pub dialect: crate::routing::Dialect,
     pub capabilities: u32,
     pub collation: u8,
 }
@@ -107,6 +109,7 @@ impl BackendConnector {
     pub fn record_version(&self, greeting: &crate::protocol::handshake::HandshakeV10) {
         self.version.store(Some(Arc::new(VersionInfo {
             server_version: greeting.server_version.clone(),
+            dialect: crate::routing::Dialect::from_server_version(&greeting.server_version),
             capabilities: greeting.capabilities,
             collation: greeting.collation,
         })));

@@ -1,13 +1,15 @@
 //! `classify`: SQL text → `Statement` (kind, routing/pinning flags, comment hints, digest) in
 //! one pass over the lexer's tokens. No AST; anything unrecognised is `Kind::Other` (writer).
 
+use super::dialect::Dialect;
 use super::digest::DigestBuilder;
 use super::lexer::{Lexer, Tok, Token};
 pub use super::statement::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx};
 
-pub fn classify(sql: &[u8]) -> Statement {
+/// Reads `sql` as a server of `dialect` would (version-conditional comments included).
+pub fn classify(sql: &[u8], dialect: Dialect) -> Statement {
     let mut pass = Pass::new(sql.len());
-    let mut lexer = Lexer::new(sql);
+    let mut lexer = Lexer::new(sql, dialect);
     let mut hint = Hint::default();
     // Validated once; token boundaries are ASCII bytes, so slices stay valid UTF-8.
     let utf8 = std::str::from_utf8(sql).ok();
@@ -55,6 +57,8 @@ struct Pass<'a> {
     depth: i32,
     prev: [(Option<Tok>, &'a [u8]); 3],
     restart: bool,
+    /// `HANDLER t` has reached its OPEN / READ / CLOSE word.
+    handler_seen: bool,
 }
 
 fn eq(a: &[u8], b: &str) -> bool {
@@ -75,6 +79,7 @@ impl<'a> Pass<'a> {
             depth: 0,
             prev: [(None, &[]); 3],
             restart: false,
+            handler_seen: false,
         }
     }
 
@@ -131,6 +136,14 @@ impl<'a> Pass<'a> {
             && ["UPDATE", "DELETE", "INSERT", "REPLACE"].iter().any(|k| eq(w, k))
         {
             self.kind = Some(Kind::Write);
+        }
+        if eq(self.first, "HANDLER") && self.words >= 2 && self.depth == 0 && !self.handler_seen {
+            if eq(w, "OPEN") {
+                self.flags.set(Flags::HANDLER_OPEN);
+            } else if eq(w, "CLOSE") {
+                self.flags.set(Flags::HANDLER_CLOSE);
+            }
+            self.handler_seen = ["OPEN", "CLOSE", "READ"].iter().any(|k| eq(w, k));
         }
         if self.kind == Some(Kind::Transaction(Tx::Begin)) && eq(w, "ONLY") && self.prev_word(0, "READ") {
             self.kind = Some(Kind::Transaction(Tx::BeginReadOnly));
@@ -200,6 +213,12 @@ impl<'a> Pass<'a> {
             self.show(w);
         } else if eq(first, "BEGIN") && eq(w, "NOT") {
             self.kind = Some(Kind::Write); // BEGIN NOT ATOMIC compound statement
+        } else if eq(first, "XA") {
+            if eq(w, "START") || eq(w, "BEGIN") {
+                self.flags.set(Flags::XA_START);
+            } else if eq(w, "COMMIT") || eq(w, "ROLLBACK") {
+                self.flags.set(Flags::XA_FINISH);
+            }
         }
     }
 
@@ -214,7 +233,7 @@ impl<'a> Pass<'a> {
     }
 
     fn function(&mut self, name: &[u8]) {
-        const TABLE: [(&str, u32); 14] = [
+        const TABLE: [(&str, u64); 14] = [
             ("GET_LOCK", Flags::GET_LOCK),
             ("RELEASE_LOCK", Flags::RELEASE_LOCK),
             ("RELEASE_ALL_LOCKS", Flags::RELEASE_ALL_LOCKS),
@@ -222,7 +241,7 @@ impl<'a> Pass<'a> {
             ("IS_FREE_LOCK", Flags::LOCK_QUERY),
             ("LAST_INSERT_ID", Flags::LAST_INSERT_ID),
             ("FOUND_ROWS", Flags::FOUND_ROWS),
-            ("ROW_COUNT", Flags::SESSION_INFO),
+            ("ROW_COUNT", Flags::SESSION_INFO | Flags::ROW_COUNT),
             ("NEXTVAL", Flags::SEQUENCE),
             ("SETVAL", Flags::SEQUENCE),
             ("LASTVAL", Flags::SEQUENCE),
@@ -267,6 +286,7 @@ impl<'a> Pass<'a> {
         self.kind = None;
         self.depth = 0;
         self.prev = [(None, &[]); 3];
+        self.handler_seen = false;
     }
 }
 

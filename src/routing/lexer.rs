@@ -1,5 +1,8 @@
-//! A single-pass SQL tokenizer over bytes: skips whitespace and comments, honours executable
-//! comments (`/*! … */`, `/*M! … */`), quotes, backticks and escapes. Never allocates.
+//! A single-pass SQL tokenizer over bytes: skips whitespace and comments, reads
+//! version-conditional comments (`/*!NNNNN … */`, `/*M!NNNNNN … */`) as the backend does,
+//! honours quotes, backticks and escapes. Never allocates.
+
+use super::dialect::Dialect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok {
@@ -36,12 +39,14 @@ pub type CommentSink<'s> = &'s mut dyn FnMut(&[u8]);
 pub struct Lexer<'a> {
     sql: &'a [u8],
     pos: usize,
-    exec_depth: u8,
+    dialect: Dialect,
+    /// Inside an executable comment: its `*/` ends it.
+    in_exec: bool,
 }
 
 impl<'a> Lexer<'a> {
-    pub fn new(sql: &'a [u8]) -> Self {
-        Lexer { sql, pos: 0, exec_depth: 0 }
+    pub fn new(sql: &'a [u8], dialect: Dialect) -> Self {
+        Lexer { sql, pos: 0, dialect, in_exec: false }
     }
 
     pub fn text(&self, t: &Token) -> &'a [u8] {
@@ -122,18 +127,25 @@ impl<'a> Lexer<'a> {
             }
             let rest = &s[self.pos..];
             if rest.starts_with(b"/*!") || rest.starts_with(b"/*M!") {
-                self.pos += if rest[2] == b'!' { 3 } else { 4 };
-                while self.pos < s.len() && s[self.pos].is_ascii_digit() {
-                    self.pos += 1;
+                let mariadb_only = rest[2] == b'M';
+                let body = self.pos + if mariadb_only { 4 } else { 3 };
+                let digits = s[body..].iter().take(6).take_while(|c| c.is_ascii_digit()).count();
+                let version = (digits >= 5).then(|| parse_digits(&s[body..body + digits]));
+                if self.dialect.runs(version, mariadb_only) {
+                    self.pos = body + if digits >= 5 { digits } else { 0 };
+                    self.in_exec = true;
+                } else {
+                    // Not for this server: a comment, which may hold one plain comment.
+                    self.pos = comment_end(s, self.pos + 2, true);
                 }
-                self.exec_depth = self.exec_depth.saturating_add(1);
-            } else if rest.starts_with(b"*/") && self.exec_depth > 0 {
+            } else if rest.starts_with(b"*/") && self.in_exec {
                 self.pos += 2;
-                self.exec_depth -= 1;
+                self.in_exec = false;
             } else if rest.starts_with(b"/*") {
-                let body_end = find(s, self.pos + 2, b"*/").unwrap_or(s.len());
+                let end = comment_end(s, self.pos + 2, false);
+                let body_end = if s[..end].ends_with(b"*/") && end >= self.pos + 4 { end - 2 } else { end };
                 comments(&s[self.pos + 2..body_end]);
-                self.pos = (body_end + 2).min(s.len());
+                self.pos = end;
             } else if rest.starts_with(b"#")
                 || (rest.starts_with(b"--")
                     && rest.get(2).is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()))
@@ -203,16 +215,41 @@ fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
     s.len()
 }
 
-fn find(s: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    s.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+/// Index just past the `*/` closing a comment whose body starts at `from` (the input's end when
+/// unterminated). With `nested`, one inner `/* … */` may appear without ending it (the server
+/// allows that in a skipped version comment).
+fn comment_end(s: &[u8], from: usize, nested: bool) -> usize {
+    let mut i = from;
+    while i + 1 < s.len() {
+        if nested && s[i] == b'/' && s[i + 1] == b'*' {
+            i = comment_end(s, i + 2, false);
+            continue;
+        }
+        if s[i] == b'*' && s[i + 1] == b'/' {
+            return i + 2;
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+fn parse_digits(d: &[u8]) -> u32 {
+    d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MARIA: Dialect = Dialect { mariadb: true, version: 101119 };
+    const MYSQL: Dialect = Dialect { mariadb: false, version: 80036 };
+
     fn kinds(sql: &str) -> Vec<(Tok, String)> {
-        let mut l = Lexer::new(sql.as_bytes());
+        kinds_for(sql, MARIA)
+    }
+
+    fn kinds_for(sql: &str, dialect: Dialect) -> Vec<(Tok, String)> {
+        let mut l = Lexer::new(sql.as_bytes(), dialect);
         let mut out = Vec::new();
         while let Some(t) = l.next_token(&mut |_| {}) {
             out.push((t.kind, String::from_utf8_lossy(l.text(&t)).into_owned()));
@@ -247,7 +284,7 @@ mod tests {
     fn comments_are_skipped_and_reported() {
         let mut seen = Vec::new();
         let sql = b"/* rwproxy:reader */ SELECT -- trailing\n 1 # hash\n /* x */";
-        let mut l = Lexer::new(sql);
+        let mut l = Lexer::new(sql, MARIA);
         let mut toks = Vec::new();
         while let Some(t) = l.next_token(&mut |c| seen.push(String::from_utf8_lossy(c).into_owned())) {
             toks.push(String::from_utf8_lossy(l.text(&t)).into_owned());
@@ -256,11 +293,49 @@ mod tests {
         assert_eq!(seen, [" rwproxy:reader ", " trailing", " hash", " x "]);
     }
 
+    fn words(sql: &str, dialect: Dialect) -> Vec<String> {
+        kinds_for(sql, dialect).into_iter().map(|(_, t)| t).collect()
+    }
+
     #[test]
     fn executable_comments_are_code() {
-        let k = kinds("/*!40101 SET NAMES utf8 */; /*M!100100 SELECT 1 */ /*!SELECT*/ 2");
-        let words: Vec<&str> = k.iter().map(|(_, t)| t.as_str()).collect();
-        assert_eq!(words, ["SET", "NAMES", "utf8", ";", "SELECT", "1", "SELECT", "2"]);
+        let w = words("/*!40101 SET NAMES utf8 */; /*M!100100 SELECT 1 */ /*!SELECT*/ 2", MARIA);
+        assert_eq!(w, ["SET", "NAMES", "utf8", ";", "SELECT", "1", "SELECT", "2"]);
+    }
+
+    #[test]
+    fn version_comments_follow_the_backend_version() {
+        // mariadb-dump's first line, sent together with the next statement.
+        let dump = "/*M!999999\\- enable the sandbox mode */\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;";
+        assert_eq!(
+            words(dump, MARIA),
+            ["SET", "@OLD_CHARACTER_SET_CLIENT", "=", "@@CHARACTER_SET_CLIENT", ";"]
+        );
+        assert_eq!(words("/*!50717 SELECT 1 */ SELECT 2", MARIA), ["SELECT", "2"], "MySQL 5.7+ only");
+        assert_eq!(words("/*!50717 SELECT 1 */ SELECT 2", MYSQL), ["SELECT", "1", "SELECT", "2"]);
+        assert_eq!(words("/*M!100100 SELECT 1 */ SELECT 2", MYSQL), ["SELECT", "2"], "/*M! is MariaDB's");
+        assert_eq!(words("/*!110500 SELECT 1 */ SELECT 2", MARIA), ["SELECT", "2"], "above the server");
+        assert_eq!(words("/*!1010 SELECT 1 */", MARIA), ["1010", "SELECT", "1"], "four digits: no version");
+        assert_eq!(words("/*!1000001 */", MARIA), ["1"], "six digits at most");
+    }
+
+    #[test]
+    fn adjacent_nested_and_unterminated_version_comments() {
+        let trigger = "/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`%`*/ /*!50003 TRIGGER t1 */";
+        assert_eq!(words(trigger, MARIA), ["CREATE", "DEFINER", "=", "`root`", "@`%`", "TRIGGER", "t1"]);
+        assert_eq!(
+            words("/*!40101 SET a = 1 /* plain */ , b = 2 */ ;", MARIA),
+            ["SET", "a", "=", "1", ",", "b", "=", "2", ";"]
+        );
+        assert_eq!(words("/*!99999 skipped /* inner */ still skipped */ SELECT 1", MARIA), ["SELECT", "1"]);
+        assert_eq!(words("/*!110000 never closed SELECT 1", MARIA), Vec::<String>::new());
+        assert_eq!(words("/*!40101 SELECT 1", MARIA), ["SELECT", "1"], "unterminated code runs to the end");
+        assert_eq!(
+            words("SELECT 2 */ 3", MARIA),
+            ["SELECT", "2", "*", "/", "3"],
+            "*/ outside a comment is code"
+        );
+        assert_eq!(words("/*!*/SELECT/*M!*/1", MARIA), ["SELECT", "1"]);
     }
 
     #[test]

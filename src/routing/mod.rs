@@ -4,6 +4,7 @@
 //! so every decision is reproducible and testable from a table.
 
 mod classify;
+pub mod dialect;
 mod digest;
 pub mod gtid;
 pub mod lexer;
@@ -12,6 +13,7 @@ pub mod set;
 mod statement;
 
 pub use classify::{Consistency, Flags, Hint, HintTarget, Kind, Statement, Tx, classify};
+pub use dialect::Dialect;
 pub use digest::{Digest, hash64};
 
 use crate::config::{Config, ReadConsistency};
@@ -181,7 +183,7 @@ fn default_reason(stmt: &Statement, ro_tx_to_reader: bool) -> Reason {
 }
 
 fn primary_flag(f: Flags) -> &'static str {
-    const NAMES: [(u32, &str); 15] = [
+    const NAMES: [(u64, &str); 15] = [
         (Flags::FOR_UPDATE | Flags::FOR_SHARE, "locking read in a multi-statement"),
         (Flags::INTO, "SELECT … INTO"),
         (Flags::USER_VAR_ASSIGN, "assigns a user variable"),

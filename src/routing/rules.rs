@@ -49,7 +49,7 @@ pub fn evaluate(rules: &[QueryRule], stmt: &Statement, sql: &[u8], facts: &Sessi
 mod tests {
 
     fn trimmed(sql: &[u8]) -> &[u8] {
-        let (a, b) = crate::routing::classify(sql).span;
+        let (a, b) = crate::routing::classify(sql, crate::routing::Dialect::default()).span;
         &sql[a..b]
     }
 

@@ -1,6 +1,7 @@
 //! Parses `SET` statements into session-state changes the proxy can track and replay on
 //! another backend connection, or says the statement cannot be tracked (→ pin).
 
+use super::dialect::Dialect;
 use super::lexer::{Lexer, Tok, Token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +22,8 @@ pub enum SetItem {
 }
 
 /// `None`: the statement changes session state in a way that cannot be replayed.
-pub fn parse_set(sql: &[u8]) -> Option<Vec<SetItem>> {
-    let mut p = Parser { lx: Lexer::new(sql), peeked: None };
+pub fn parse_set(sql: &[u8], dialect: Dialect) -> Option<Vec<SetItem>> {
+    let mut p = Parser { lx: Lexer::new(sql, dialect), peeked: None };
     let first = p.next()?;
     if !(first.kind == Tok::Word && p.is(&first, "SET")) {
         return None;

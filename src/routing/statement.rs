@@ -34,56 +34,65 @@ pub enum Kind {
 
 /// Facts found anywhere in the statement that matter for routing and pinning.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags(u32);
+pub struct Flags(u64);
 
 impl Flags {
-    pub const FOR_UPDATE: u32 = 1;
-    pub const FOR_SHARE: u32 = 1 << 1;
+    pub const FOR_UPDATE: u64 = 1;
+    pub const FOR_SHARE: u64 = 1 << 1;
     /// SELECT … INTO (@var, OUTFILE, DUMPFILE).
-    pub const INTO: u32 = 1 << 2;
-    pub const USER_VAR_ASSIGN: u32 = 1 << 3;
-    pub const USER_VAR_READ: u32 = 1 << 4;
-    pub const GET_LOCK: u32 = 1 << 5;
-    pub const RELEASE_LOCK: u32 = 1 << 6;
-    pub const RELEASE_ALL_LOCKS: u32 = 1 << 7;
+    pub const INTO: u64 = 1 << 2;
+    pub const USER_VAR_ASSIGN: u64 = 1 << 3;
+    pub const USER_VAR_READ: u64 = 1 << 4;
+    pub const GET_LOCK: u64 = 1 << 5;
+    pub const RELEASE_LOCK: u64 = 1 << 6;
+    pub const RELEASE_ALL_LOCKS: u64 = 1 << 7;
     /// IS_USED_LOCK / IS_FREE_LOCK: lock state lives on the primary.
-    pub const LOCK_QUERY: u32 = 1 << 8;
-    pub const LAST_INSERT_ID: u32 = 1 << 9;
-    pub const CALC_FOUND_ROWS: u32 = 1 << 10;
-    pub const FOUND_ROWS: u32 = 1 << 11;
+    pub const LOCK_QUERY: u64 = 1 << 8;
+    pub const LAST_INSERT_ID: u64 = 1 << 9;
+    pub const CALC_FOUND_ROWS: u64 = 1 << 10;
+    pub const FOUND_ROWS: u64 = 1 << 11;
     /// NEXTVAL/SETVAL/LASTVAL, NEXT/PREVIOUS VALUE FOR.
-    pub const SEQUENCE: u32 = 1 << 12;
-    pub const CREATE_TEMP: u32 = 1 << 13;
-    pub const DROP_TEMP: u32 = 1 << 14;
-    pub const LOCK_TABLES: u32 = 1 << 15;
-    pub const UNLOCK_TABLES: u32 = 1 << 16;
+    pub const SEQUENCE: u64 = 1 << 12;
+    pub const CREATE_TEMP: u64 = 1 << 13;
+    pub const DROP_TEMP: u64 = 1 << 14;
+    pub const LOCK_TABLES: u64 = 1 << 15;
+    pub const UNLOCK_TABLES: u64 = 1 << 16;
     /// More than one statement in the text.
-    pub const MULTI: u32 = 1 << 17;
+    pub const MULTI: u64 = 1 << 17;
     /// Reads the previous statement's outcome: warnings, errors, ROW_COUNT(), GET DIAGNOSTICS.
-    pub const SESSION_INFO: u32 = 1 << 18;
-    pub const PREPARE_SQL: u32 = 1 << 19;
-    pub const DEALLOCATE_SQL: u32 = 1 << 20;
+    pub const SESSION_INFO: u64 = 1 << 18;
+    pub const PREPARE_SQL: u64 = 1 << 19;
+    pub const DEALLOCATE_SQL: u64 = 1 << 20;
     /// A function or form that must run on the primary (GTID waits, …).
-    pub const SIDE_EFFECT: u32 = 1 << 21;
-    pub const CALL: u32 = 1 << 22;
-    pub const INSERT: u32 = 1 << 23;
+    pub const SIDE_EFFECT: u64 = 1 << 21;
+    pub const CALL: u64 = 1 << 22;
+    pub const INSERT: u64 = 1 << 23;
     /// A multi-statement with something other than plain reads.
-    pub const NOT_ALL_READS: u32 = 1 << 24;
+    pub const NOT_ALL_READS: u64 = 1 << 24;
     /// A multi-statement that changes session state (SET, USE …).
-    pub const STATE_IN_MULTI: u32 = 1 << 25;
+    pub const STATE_IN_MULTI: u64 = 1 << 25;
     /// FLUSH TABLES WITH READ LOCK.
-    pub const GLOBAL_LOCK: u32 = 1 << 26;
-    pub const EXECUTE_SQL: u32 = 1 << 27;
+    pub const GLOBAL_LOCK: u64 = 1 << 26;
+    pub const EXECUTE_SQL: u64 = 1 << 27;
     /// SHOW of primary-only facts (binlogs, replication, processlist).
-    pub const PRIMARY_ONLY: u32 = 1 << 28;
+    pub const PRIMARY_ONLY: u64 = 1 << 28;
+    /// `XA START` / `XA BEGIN`.
+    pub const XA_START: u64 = 1 << 29;
+    /// `XA COMMIT` / `XA ROLLBACK`: the XA transaction is over.
+    pub const XA_FINISH: u64 = 1 << 30;
+    /// `HANDLER t OPEN` / `HANDLER t CLOSE`.
+    pub const HANDLER_OPEN: u64 = 1 << 31;
+    pub const HANDLER_CLOSE: u64 = 1 << 32;
+    /// `ROW_COUNT()`: reads the previous statement's affected rows.
+    pub const ROW_COUNT: u64 = 1 << 33;
 
-    pub fn has(self, f: u32) -> bool {
+    pub fn has(self, f: u64) -> bool {
         self.0 & f != 0
     }
-    pub fn set(&mut self, f: u32) {
+    pub fn set(&mut self, f: u64) {
         self.0 |= f;
     }
-    pub fn bits(self) -> u32 {
+    pub fn bits(self) -> u64 {
         self.0
     }
 }
@@ -123,9 +132,14 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// Reads what the previous statement left: warnings, errors, `ROW_COUNT()`, `FOUND_ROWS()`.
+    pub fn reads_outcome(&self) -> bool {
+        self.flags.has(Flags::SESSION_INFO | Flags::FOUND_ROWS | Flags::ROW_COUNT)
+    }
+
     /// A plain read a replica may serve: nothing in the text needs the primary.
     pub fn is_plain_read(&self) -> bool {
-        const WRITER_ONLY: u32 = Flags::FOR_UPDATE
+        const WRITER_ONLY: u64 = Flags::FOR_UPDATE
             | Flags::FOR_SHARE
             | Flags::INTO
             | Flags::USER_VAR_ASSIGN

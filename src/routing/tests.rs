@@ -27,7 +27,7 @@ pub(super) fn facts() -> SessionFacts<'static> {
 }
 
 pub(super) fn route_of(sql: &str, cfg: &Config) -> Route {
-    route(&classify(sql.as_bytes()), sql.as_bytes(), &facts(), cfg)
+    route(&classify(sql.as_bytes(), Dialect::default()), sql.as_bytes(), &facts(), cfg)
 }
 
 const SEED_RULES: &str = r#"
@@ -115,7 +115,7 @@ destination_hostgroup = 2
     let r = route_of("DROP DATABASE shop", &cfg);
     assert_eq!(r.error.as_deref(), Some("not through the proxy"));
     let other = SessionFacts { user: "reporting", ..facts() };
-    let r = route(&classify(b"UPDATE t SET a=1"), b"UPDATE t SET a=1", &other, &cfg);
+    let r = route(&classify(b"UPDATE t SET a=1", Dialect::default()), b"UPDATE t SET a=1", &other, &cfg);
     assert_eq!((r.hostgroup, r.reason), (2, Reason::Rule(10)), "username rule; not the reader hostgroup");
     assert_eq!(cfg.query_rules.len(), 4, "inactive rules are dropped at load");
 }
@@ -130,7 +130,7 @@ fn hints_override_rules_and_pins_override_hints() {
     let r = route_of("SELECT 1 /* hostgroup=2 */", &cfg);
     assert_eq!((r.hostgroup, r.target, r.reason), (2, Target::Other, Reason::HintHostgroup));
     let pinned = SessionFacts { pinned: Some(0), ..facts() };
-    let r = route(&classify(b"/* rwproxy:reader */ SELECT 1"), b"", &pinned, &cfg);
+    let r = route(&classify(b"/* rwproxy:reader */ SELECT 1", Dialect::default()), b"", &pinned, &cfg);
     assert_eq!((r.hostgroup, r.reason), (0, Reason::Pinned));
 }
 
@@ -140,14 +140,14 @@ fn without_replication_everything_goes_to_the_default_hostgroup() {
     let cfg = Config::parse(text, "t", &|_| None).unwrap();
     let f = SessionFacts { default_hostgroup: 5, ..facts() };
     for sql in ["SELECT 1", "UPDATE t SET a = 1", "BEGIN"] {
-        let r = route(&classify(sql.as_bytes()), sql.as_bytes(), &f, &cfg);
+        let r = route(&classify(sql.as_bytes(), Dialect::default()), sql.as_bytes(), &f, &cfg);
         assert_eq!((r.hostgroup, r.reason), (5, Reason::DefaultHostgroup), "{sql}");
     }
 }
 
 #[test]
 fn digests_fold_literals_whitespace_comments_and_lists() {
-    let d = |sql: &str| classify(sql.as_bytes()).digest;
+    let d = |sql: &str| classify(sql.as_bytes(), Dialect::default()).digest;
     assert_eq!(
         d("SELECT * FROM t WHERE id = 5 AND name = 'x'").text,
         "SELECT * FROM t WHERE id = ? AND name = ?"
@@ -172,13 +172,47 @@ fn digests_fold_literals_whitespace_comments_and_lists() {
 }
 
 #[test]
+fn version_comments_are_read_for_the_backend_version() {
+    let maria = Dialect { mariadb: true, version: 101119 };
+    let dump = b"/*M!999999\\- enable the sandbox mode */\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;";
+    let stmt = classify(dump, maria);
+    assert_eq!(stmt.kind, Kind::SessionSet, "the sandbox line is a comment on 10.11");
+    assert!(stmt.flags.has(Flags::USER_VAR_READ));
+    assert_eq!(&dump[stmt.span.0..stmt.span.1], b"SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT");
+    assert_eq!(stmt.digest.text, "SET @OLD_CHARACTER_SET_CLIENT = @@CHARACTER_SET_CLIENT;");
+    assert_eq!(set::parse_set(dump, maria), Some(vec![set::SetItem::UserVar]));
+    // A comment for a newer server hides its contents from routing and the digest.
+    let newer = classify(b"/*!110500 DELETE FROM t */ SELECT 1", maria);
+    assert_eq!((newer.kind, newer.digest.text.as_str()), (Kind::Read, "SELECT ?"));
+    let older = classify(b"/*!100100 DELETE FROM t */", maria);
+    assert_eq!(older.kind, Kind::Write);
+    let mysql = Dialect { mariadb: false, version: 80036 };
+    assert_eq!(classify(b"/*M!100100 DELETE FROM t */ SELECT 1", mysql).kind, Kind::Read);
+    assert_eq!(
+        set::parse_set(b"/*!40101 SET NAMES utf8mb4 */", maria),
+        Some(vec![set::SetItem::Names { charset: "utf8mb4".into(), collation: None }])
+    );
+}
+
+#[test]
 fn hints_are_read_from_comments() {
-    let h = classify(b"SELECT /* rwproxy:consistency=global */ 1 /* hostgroup=7 */").hint;
+    let h = classify(b"SELECT /* rwproxy:consistency=global */ 1 /* hostgroup=7 */", Dialect::default()).hint;
     assert_eq!(h.consistency, Some(Consistency::Global));
     assert_eq!(h.hostgroup, Some(7));
-    assert_eq!(classify(b"SELECT 1 -- rwproxy:writer\n").hint.target, Some(HintTarget::Writer));
-    assert_eq!(classify(b"SELECT '/* rwproxy:writer */'").hint, Hint::default(), "not in a literal");
-    assert_eq!(classify(b"SELECT 1 /* writer */").hint, Hint::default(), "needs the prefix");
+    assert_eq!(
+        classify(b"SELECT 1 -- rwproxy:writer\n", Dialect::default()).hint.target,
+        Some(HintTarget::Writer)
+    );
+    assert_eq!(
+        classify(b"SELECT '/* rwproxy:writer */'", Dialect::default()).hint,
+        Hint::default(),
+        "not in a literal"
+    );
+    assert_eq!(
+        classify(b"SELECT 1 /* writer */", Dialect::default()).hint,
+        Hint::default(),
+        "needs the prefix"
+    );
 }
 
 mod props {
@@ -216,12 +250,12 @@ mod props {
     proptest! {
         #[test]
         fn classify_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = classify(&bytes);
+            let _ = classify(&bytes, Dialect::default());
         }
 
         #[test]
         fn classify_never_panics_on_sql_like_text(s in "[ -~\n]{0,200}") {
-            let _ = classify(s.as_bytes());
+            let _ = classify(s.as_bytes(), Dialect::default());
         }
 
         #[test]
@@ -263,7 +297,7 @@ mod props {
                 }
             }
             noisy.push_str(&comments[2]);
-            let (a, b) = (classify(base.as_bytes()), classify(noisy.as_bytes()));
+            let (a, b) = (classify(base.as_bytes(), Dialect::default()), classify(noisy.as_bytes(), Dialect::default()));
             prop_assert_eq!(a.kind, b.kind, "{} vs {}", base, noisy);
             prop_assert_eq!(a.flags, b.flags, "{} vs {}", base, noisy);
             prop_assert_eq!(a.digest.text, b.digest.text, "{} vs {}", base, noisy);

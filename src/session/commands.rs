@@ -87,7 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn query(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
-        let stmt = classify(sql);
+        let stmt = classify(sql, self.dialect());
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
             return self.send_err(packet.last_seq.wrapping_add(1), errcode::RULE_ERROR, msg).await;
@@ -145,9 +145,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if end.error.is_some() {
             return;
         }
+        let dialect = self.dialect();
         let Some(conn) = self.backend.as_mut().map(|b| b.conn()) else { return };
         match stmt.kind {
-            Kind::SessionSet => match parse_set(sql) {
+            Kind::SessionSet => match parse_set(sql, dialect) {
                 Some(items) => {
                     let fx = apply_set(&mut self.vars, &items);
                     apply_set(&mut conn.applied, &items);
@@ -161,7 +162,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 None => self.pins.set_unparseable(),
             },
             Kind::Use => {
-                if let Some(db) = use_target(sql) {
+                if let Some(db) = use_target(sql, dialect) {
                     self.set_schema(db);
                 }
             }
@@ -246,8 +247,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 }
 
 /// The schema named by `USE db` / ``USE `db` ``.
-fn use_target(sql: &[u8]) -> Option<String> {
-    let mut lx = Lexer::new(sql);
+fn use_target(sql: &[u8], dialect: crate::routing::Dialect) -> Option<String> {
+    let mut lx = Lexer::new(sql, dialect);
     let _use = lx.next_token(&mut |_| {})?;
     let t = lx.next_token(&mut |_| {})?;
     let text = String::from_utf8_lossy(lx.text(&t)).into_owned();

@@ -27,8 +27,8 @@ use crate::config::Config;
 use crate::pool::{Pooled, Pools};
 use crate::protocol::reply::{err_packet, err_packet_pre_handshake, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
-use crate::routing::Consistency;
 use crate::routing::gtid::GtidPos;
+use crate::routing::{Consistency, Dialect};
 pub use auth::Login;
 pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
@@ -127,6 +127,8 @@ pub struct Session<S> {
     gtid: Option<GtidPos>,
     /// The current statement's `/* rwproxy:consistency=… */` hint.
     stmt_consistency: Option<Consistency>,
+    /// The backend's dialect, once a backend greeting told it.
+    dialect: Option<Dialect>,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -207,6 +209,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         last_write: None,
         gtid: None,
         stmt_consistency: None,
+        dialect: None,
     };
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;
@@ -246,6 +249,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let now = stats::mask(self.pins.reasons());
         self.ctx.stats.update(self.pin_mask, now);
         self.pin_mask = now;
+    }
+
+    /// How the backend reads SQL (version-conditional comments): its real version, learned
+    /// from the first backend greeting; until then the configured fallback version.
+    pub(super) fn dialect(&mut self) -> Dialect {
+        if let Some(d) = self.dialect {
+            return d;
+        }
+        match self.ctx.pools().connector().version() {
+            Some(v) => *self.dialect.insert(v.dialect),
+            None => Dialect::from_server_version(self.ctx.config().proxy.fallback_server_version.as_bytes()),
+        }
     }
 
     async fn send_err(&mut self, seq: u8, (code, state): (u16, &str), msg: &str) -> Result<(), SessionError> {

@@ -202,14 +202,14 @@ impl Pins {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::classify;
+    use crate::routing::{Dialect, classify};
 
     fn ok(status: u16) -> ReplyEnd {
         ReplyEnd { status: Some(status), ..ReplyEnd::default() }
     }
 
     fn run(p: &mut Pins, sql: &str, end: ReplyEnd) {
-        p.after_statement(&classify(sql.as_bytes()), &end);
+        p.after_statement(&classify(sql.as_bytes(), Dialect::default()), &end);
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Prepares on the routed connection (cached per connection) and answers with the
     /// session's own statement id.
     pub(super) async fn stmt_prepare(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
-        let stmt = classify(sql);
+        let stmt = classify(sql, self.dialect());
         let route = self.route(&stmt, sql);
         if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
             self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;

@@ -77,12 +77,13 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::Dialect;
     use crate::routing::set::parse_set;
 
     fn desired(sqls: &[&str]) -> SessionVars {
         let mut d = SessionVars::default();
         for s in sqls {
-            apply_set(&mut d, &parse_set(s.as_bytes()).unwrap());
+            apply_set(&mut d, &parse_set(s.as_bytes(), Dialect::default()).unwrap());
         }
         d
     }
@@ -129,10 +130,13 @@ mod tests {
     #[test]
     fn user_variables_and_next_transaction_are_reported() {
         let mut d = SessionVars::default();
-        let fx = apply_set(&mut d, &parse_set(b"SET @a = 1, autocommit = 0").unwrap());
+        let fx = apply_set(&mut d, &parse_set(b"SET @a = 1, autocommit = 0", Dialect::default()).unwrap());
         assert!(fx.user_vars);
         assert!(d.vars.is_empty(), "autocommit is followed through status flags, not replayed");
-        let fx = apply_set(&mut d, &parse_set(b"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").unwrap());
+        let fx = apply_set(
+            &mut d,
+            &parse_set(b"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", Dialect::default()).unwrap(),
+        );
         assert!(fx.next_transaction);
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod deploy;
 mod django;
+mod dump;
 mod fidelity;
 mod import;
 mod lifecycle;

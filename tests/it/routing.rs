@@ -363,3 +363,25 @@ async fn writer_is_also_reader_puts_the_primary_in_the_read_rotation() {
     assert_eq!(ids(&mut c, "SELECT @@server_id", 60).await, BTreeSet::from([2, 3]), "default: readers only");
     proxy.shutdown().await;
 }
+
+/// `mariadb-dump`'s first line is a comment for a newer server; the `SET` after it saves a user
+/// variable the session needs at the end of the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dump_header_keeps_its_user_variable_on_the_session() {
+    let proxy = Proxy::default().await;
+    let mut c = connect(proxy.port()).await;
+    c.query_drop(
+        "/*M!999999\\- enable the sandbox mode */\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */",
+    )
+    .await
+    .unwrap();
+    let mut other = connect(proxy.port()).await;
+    for _ in 0..10 {
+        other.query_drop("SELECT 1").await.unwrap();
+        let v: Option<String> = c.query_first("SELECT @OLD_CHARACTER_SET_CLIENT").await.unwrap();
+        assert_eq!(v.as_deref(), Some("utf8mb4"), "the session keeps its variable");
+    }
+    c.query_drop("/*!40101 SET CHARACTER_SET_CLIENT = @OLD_CHARACTER_SET_CLIENT */").await.unwrap();
+    let _ = other.disconnect().await;
+    proxy.shutdown().await;
+}
