@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::backend::StateKind;
 use crate::metrics::family;
 use crate::pool::health::ShunReason;
-use crate::session::{Context, PinReason};
+use crate::session::Context;
 
 const SHUN_REASONS: [ShunReason; 5] = [
     ShunReason::Down,
@@ -106,12 +107,28 @@ fn health(ctx: &Context, out: &mut String) {
 fn sessions(ctx: &Context, out: &mut String) {
     let s = &ctx.stats;
     family(out, "rwproxy_sessions_pinned", "gauge", "Sessions holding their backend connection, by reason.");
-    for r in PinReason::ALL {
-        let _ = writeln!(out, "rwproxy_sessions_pinned{{reason=\"{}\"}} {}", r.as_str(), s.pinned_now(r));
+    for r in StateKind::pinning() {
+        let _ = writeln!(out, "rwproxy_sessions_pinned{{reason=\"{}\"}} {}", r.name(), s.pinned_now(r));
     }
     family(out, "rwproxy_pin_events_total", "counter", "Times a session started being pinned, by reason.");
-    for r in PinReason::ALL {
-        let _ = writeln!(out, "rwproxy_pin_events_total{{reason=\"{}\"}} {}", r.as_str(), s.pin_events(r));
+    for r in StateKind::pinning() {
+        let _ = writeln!(out, "rwproxy_pin_events_total{{reason=\"{}\"}} {}", r.name(), s.pin_events(r));
+    }
+    family(
+        out,
+        "rwproxy_backend_cleanups_total",
+        "counter",
+        "Backend connections reset or closed before reuse, by kind of state they carried.",
+    );
+    for k in StateKind::ALL {
+        let (reset, close) = s.cleanups(*k);
+        for (action, n) in [("reset", reset), ("close", close)] {
+            let _ = writeln!(
+                out,
+                "rwproxy_backend_cleanups_total{{state=\"{}\",action=\"{action}\"}} {n}",
+                k.name()
+            );
+        }
     }
     family(
         out,

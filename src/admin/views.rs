@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
+use crate::backend::StateKind;
 use crate::config::Secret;
-use crate::session::{Context, PinReason};
+use crate::session::Context;
 
 pub fn servers(ctx: &Context) -> Value {
     let config = ctx.config();
@@ -69,14 +70,23 @@ pub fn status(ctx: &Context) -> Value {
 pub fn sessions(ctx: &Context) -> Value {
     let mut pinned = serde_json::Map::new();
     let mut events = serde_json::Map::new();
-    for r in PinReason::ALL {
-        pinned.insert(r.as_str().into(), json!(ctx.stats.pinned_now(r)));
-        events.insert(r.as_str().into(), json!(ctx.stats.pin_events(r)));
+    for r in StateKind::pinning() {
+        pinned.insert(r.name().into(), json!(ctx.stats.pinned_now(r)));
+        events.insert(r.name().into(), json!(ctx.stats.pin_events(r)));
+    }
+    let mut cleanups = serde_json::Map::new();
+    for k in StateKind::ALL {
+        let (reset, close) = ctx.stats.cleanups(*k);
+        cleanups.insert(
+            k.name().into(),
+            json!({ "mechanism": k.mechanism().as_str(), "reset": reset, "close": close }),
+        );
     }
     json!({
         "connected": ctx.limits.current(),
         "pinned_by_reason": pinned,
         "pin_events_total": events,
+        "backend_cleanups": cleanups,
     })
 }
 

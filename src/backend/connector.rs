@@ -25,8 +25,10 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// Which pooled connections are interchangeable: same user, same behaviour flags, same
-/// handshake collation.
+/// Which pooled connections are interchangeable: same user, same login-time flags
+/// (`caps::POOL_KEY`). `collation` is 0 when sessions replay their handshake collation with
+/// `SET NAMES` (the connection then logs in with the server's default); otherwise the
+/// connection logs in with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnKey {
     pub user: Arc<str>,
@@ -157,7 +159,7 @@ impl Connector for BackendConnector {
     }
 
     async fn reset(&self, conn: &mut BackendConn) -> bool {
-        if conn.tainted {
+        if conn.residue.cleanup() == Some(super::Mechanism::Close) {
             return false;
         }
         let fut = conn.reset();

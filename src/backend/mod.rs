@@ -1,6 +1,8 @@
 //! One real MySQL connection to a backend: connect, authenticate, reset, run proxy commands.
 
+mod collations;
 mod connector;
+pub mod kinds;
 mod query;
 pub mod state;
 
@@ -15,7 +17,9 @@ use crate::protocol::reply::HEAD_LEN;
 use crate::protocol::reply::parse_err;
 use crate::protocol::{MAX_PAYLOAD, PacketStream, ProtocolError, ReplyKind, ReplyTracker, Step, caps, com};
 
+pub use collations::collation_name;
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
+pub use kinds::{KindSet, Mechanism, Pin, StateKind};
 pub use query::Rows;
 pub use state::{BackendStmt, PreparedCache, SessionVars};
 
@@ -59,11 +63,11 @@ pub struct BackendConn {
     pub capabilities: u32,
     pub schema: Schema,
     pub created: Instant,
-    /// Set when the connection's state can no longer be restored by a reset.
-    pub tainted: bool,
-    /// Holds state the proxy cannot replay (user variables, temporary tables, locks …):
-    /// reset before anyone else uses it.
-    pub dirty: bool,
+    /// State left on the connection that only a reset (or closing it) clears: decides what
+    /// happens when it goes back to the pool.
+    pub residue: KindSet,
+    /// The handshake collation the connection logged in with; a reset returns to it.
+    pub collation: u8,
     /// Session state applied on this connection.
     pub applied: SessionVars,
     /// Multi-statement mode currently on (handshake flag, then COM_SET_OPTION).
@@ -73,6 +77,8 @@ pub struct BackendConn {
     pub mariadb: bool,
     /// OK packets on this connection report `last_gtid` (session tracking).
     pub tracks_gtid: bool,
+    /// The server reports session-state changes (`session_track_state_change`).
+    pub tracks_state: bool,
 }
 
 impl BackendConn {
@@ -100,6 +106,8 @@ impl BackendConn {
         // Session tracking is always asked for: OK packets then report each write's GTID; the
         // relay removes what the client did not negotiate.
         let capabilities = (capabilities | caps::BACKEND_BASE | caps::SESSION_TRACK) & greeting.capabilities;
+        // Collation 0: the server's own default (from its greeting); sessions replay theirs.
+        let collation = if collation == 0 { greeting.collation } else { collation };
         let response = HandshakeResponse {
             capabilities,
             max_packet: 1 << 30,
@@ -117,17 +125,21 @@ impl BackendConn {
             capabilities,
             schema: Schema::Known(None),
             created: Instant::now(),
-            tainted: false,
-            dirty: false,
-            applied: SessionVars::default(),
+            residue: KindSet::default(),
+            collation,
+            applied: SessionVars::with_collation(collation),
             multi_statements: capabilities & caps::MULTI_STATEMENTS != 0,
             prepared: PreparedCache::default(),
             mariadb: false,
             tracks_gtid: false,
+            tracks_state: false,
         };
         conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
         conn.finish_auth(secret).await?;
-        conn.enable_gtid_tracking().await?;
+        if conn.wants_tracking() {
+            conn.stream.write_packet(0, &conn.tracking_command()).await.map_err(|e| conn.perr(e))?;
+        }
+        conn.finish_tracking().await?;
         Ok(conn)
     }
 
@@ -207,37 +219,64 @@ impl BackendConn {
         Ok(r)
     }
 
-    /// Adds `last_gtid` to the tracked session variables (MariaDB with session tracking), so
-    /// every commit's GTID arrives in its OK packet at no extra cost.
-    pub async fn enable_gtid_tracking(&mut self) -> Result<(), BackendError> {
+    /// The proxy's own session tracking, sent after login and after every reset:
+    /// `session_track_state_change` (the server flags any change of session state, whatever
+    /// statement made it: stored code, triggers, prepared `SET`s) and, on MariaDB, `last_gtid`
+    /// among the tracked variables (each commit's GTID arrives in its OK packet).
+    fn tracking_command(&self) -> Vec<u8> {
+        let mut p = vec![com::QUERY];
+        if self.mariadb {
+            p.extend_from_slice(
+                b"SET SESSION session_track_system_variables = CONCAT(@@session_track_system_variables, ',last_gtid'), \
+                  session_track_state_change = ON",
+            );
+        } else {
+            p.extend_from_slice(b"SET SESSION session_track_state_change = ON");
+        }
+        p
+    }
+
+    fn wants_tracking(&self) -> bool {
+        self.capabilities & caps::SESSION_TRACK != 0
+    }
+
+    /// Reads the reply to `tracking_command` (which was sent only if `wants_tracking`).
+    async fn finish_tracking(&mut self) -> Result<(), BackendError> {
         self.tracks_gtid = false;
-        if !self.mariadb || self.capabilities & caps::SESSION_TRACK == 0 {
+        self.tracks_state = false;
+        if !self.wants_tracking() {
             return Ok(());
         }
-        let sql = "SET SESSION session_track_system_variables = CONCAT(@@session_track_system_variables, ',last_gtid')";
-        self.tracks_gtid = self.query_ok(sql).await?.is_ok();
+        let reply = self.read(1).await?;
+        let ok = reply.payload().first() == Some(&0x00);
+        self.tracks_gtid = ok && self.mariadb;
+        self.tracks_state = ok;
         Ok(())
     }
 
-    /// Restores a just-opened session state (variables, temp tables, transaction, locks,
-    /// prepared statements); the current schema is then unknown.
+    /// Restores a just-opened session state (variables, temporary tables, transaction, locks,
+    /// handlers, prepared statements, warnings) and the proxy's tracking, in one round trip:
+    /// `COM_RESET_CONNECTION` and the tracking `SET` are sent together. MariaDB keeps the
+    /// current schema and the multi-statement option across a reset.
     pub async fn reset(&mut self) -> Result<(), BackendError> {
-        match self.simple_command(com::RESET_CONNECTION, &[]).await? {
-            Ok(()) => {
-                self.dirty = false;
-                self.applied = SessionVars::default();
-                self.prepared.clear();
-                // No schema stays no schema; otherwise the server may keep or drop it.
-                if self.schema != Schema::Known(None) {
-                    self.schema = Schema::Unknown;
-                }
-                self.enable_gtid_tracking().await
-            }
-            Err(err) => {
-                let (code, message) = parse_err(&err).unwrap_or((0, String::new()));
-                Err(BackendError::Rejected { addr: self.addr.clone(), code, message })
-            }
+        let mut out = Vec::with_capacity(160);
+        crate::protocol::packet::encode(&mut out, 0, &[com::RESET_CONNECTION]);
+        if self.wants_tracking() {
+            crate::protocol::packet::encode(&mut out, 0, &self.tracking_command());
         }
+        self.stream.write_raw(&out).await.map_err(|e| self.perr(e))?;
+        let reply = self.read(1).await?;
+        if let Some((code, message)) = parse_err(reply.payload()) {
+            return Err(BackendError::Rejected { addr: self.addr.clone(), code, message });
+        }
+        self.finish_tracking().await?;
+        self.residue = KindSet::default();
+        self.applied = SessionVars::with_collation(self.collation);
+        self.prepared.clear();
+        if !self.mariadb {
+            self.schema = Schema::Unknown;
+        }
+        Ok(())
     }
 
     /// Runs a statement whose reply is OK or ERR (the proxy's state-sync `SET`).
@@ -263,10 +302,16 @@ impl BackendConn {
         }
     }
 
-    /// The backend id of `sql` prepared on this connection, preparing it now if needed.
-    /// ERR from the server comes back as its payload for the client.
-    pub async fn prepare_cached(&mut self, sql: &[u8]) -> Result<Result<u32, Bytes>, BackendError> {
-        if let Some(s) = self.prepared.get(sql) {
+    /// The backend id of `sql` prepared on this connection under parse state `parse` (a key
+    /// of the schema, `sql_mode` and character set it was prepared with), preparing it now if
+    /// needed: the caller has brought the connection to that state. ERR from the server comes
+    /// back as its payload for the client.
+    pub async fn prepare_cached(
+        &mut self,
+        sql: &[u8],
+        parse: u64,
+    ) -> Result<Result<u32, Bytes>, BackendError> {
+        if let Some(s) = self.prepared.get(sql, parse) {
             return Ok(Ok(s.id));
         }
         let mut payload = Vec::with_capacity(1 + sql.len());
@@ -294,7 +339,7 @@ impl BackendConn {
         }
         let id = reply[0].get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let id = id.ok_or_else(|| self.perr(ProtocolError::Truncated("statement id")))?;
-        let evicted = self.prepared.insert(sql.to_vec(), BackendStmt { id, reply, types: None });
+        let evicted = self.prepared.insert(sql.to_vec(), parse, BackendStmt { id, reply, types: None });
         if let Some(old) = evicted {
             // COM_STMT_CLOSE has no reply.
             let close = [&[com::STMT_CLOSE][..], &old.to_le_bytes()].concat();

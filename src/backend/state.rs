@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 /// Replayable session state (everything but the schema, tracked separately).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SessionVars {
     /// `SET NAMES cs [COLLATE coll]`.
     pub names: Option<(String, Option<String>)>,
@@ -14,13 +14,29 @@ pub struct SessionVars {
     pub vars: Vec<(String, String)>,
     /// The value `LAST_INSERT_ID()` returns.
     pub last_insert_id: u64,
+    /// The handshake collation the character-set state starts from (before any `SET NAMES`).
+    pub collation: u8,
 }
 
 /// Variables that `SET NAMES` / `SET CHARACTER SET` change together.
 pub const CHARSET_VARS: [&str; 4] =
     ["character_set_client", "character_set_connection", "character_set_results", "collation_connection"];
 
+/// Variables that change how a statement is parsed (besides the schema): a prepared statement
+/// is bound to their values at prepare time.
+const PARSE_VARS: [&str; 5] = [
+    "sql_mode",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+];
+
 impl SessionVars {
+    pub fn with_collation(collation: u8) -> Self {
+        SessionVars { collation, ..SessionVars::default() }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -46,7 +62,32 @@ impl SessionVars {
 
     /// Same replayable state (ignoring `last_insert_id`, which is synced only when read).
     pub fn same_settings(&self, other: &SessionVars) -> bool {
-        self.names == other.names && self.charset == other.charset && self.vars == other.vars
+        self.names == other.names
+            && self.charset == other.charset
+            && self.vars == other.vars
+            && self.collation == other.collation
+    }
+
+    /// Only what binds a prepared statement: character-set state and `sql_mode`.
+    pub fn parse_part(&self) -> SessionVars {
+        SessionVars {
+            names: self.names.clone(),
+            charset: self.charset.clone(),
+            vars: self.vars.iter().filter(|(n, _)| PARSE_VARS.contains(&n.as_str())).cloned().collect(),
+            last_insert_id: 0,
+            collation: self.collation,
+        }
+    }
+
+    /// This state with its parse-relevant part replaced by `parse`'s.
+    pub fn with_parse(&self, parse: &SessionVars) -> SessionVars {
+        let mut out = self.clone();
+        out.vars.retain(|(n, _)| !PARSE_VARS.contains(&n.as_str()));
+        out.vars.extend(parse.vars.iter().cloned());
+        out.names = parse.names.clone();
+        out.charset = parse.charset.clone();
+        out.collation = parse.collation;
+        out
     }
 }
 
@@ -60,42 +101,65 @@ pub struct BackendStmt {
     pub types: Option<Vec<u8>>,
 }
 
-/// Statements prepared on a connection, keyed by SQL text; bounded.
+/// Statements prepared on a connection, keyed by SQL text and the parse state they were
+/// prepared under (`ParseState::key`); bounded.
 #[derive(Debug, Default)]
 pub struct PreparedCache {
-    map: HashMap<Vec<u8>, BackendStmt>,
+    map: HashMap<Vec<u8>, Vec<(u64, BackendStmt)>>,
+    len: usize,
 }
 
 pub const PREPARED_CACHE_MAX: usize = 256;
 
 impl PreparedCache {
-    pub fn get(&self, sql: &[u8]) -> Option<&BackendStmt> {
-        self.map.get(sql)
+    pub fn get(&self, sql: &[u8], parse: u64) -> Option<&BackendStmt> {
+        self.map.get(sql)?.iter().find(|(k, _)| *k == parse).map(|(_, s)| s)
     }
-    pub fn get_mut(&mut self, sql: &[u8]) -> Option<&mut BackendStmt> {
-        self.map.get_mut(sql)
+
+    pub fn get_mut(&mut self, sql: &[u8], parse: u64) -> Option<&mut BackendStmt> {
+        self.map.get_mut(sql)?.iter_mut().find(|(k, _)| *k == parse).map(|(_, s)| s)
     }
+
     /// Inserts; returns the id of an evicted statement to close on the backend, if any.
-    pub fn insert(&mut self, sql: Vec<u8>, stmt: BackendStmt) -> Option<u32> {
-        let evicted = if self.map.len() >= PREPARED_CACHE_MAX {
-            let victim = self.map.keys().next().cloned();
-            victim.and_then(|k| self.map.remove(&k)).map(|s| s.id)
-        } else {
-            None
-        };
-        self.map.insert(sql, stmt);
+    pub fn insert(&mut self, sql: Vec<u8>, parse: u64, stmt: BackendStmt) -> Option<u32> {
+        let evicted = if self.len >= PREPARED_CACHE_MAX { self.evict_one() } else { None };
+        self.map.entry(sql).or_default().push((parse, stmt));
+        self.len += 1;
         evicted
     }
-    pub fn remove(&mut self, sql: &[u8]) -> Option<BackendStmt> {
-        self.map.remove(sql)
+
+    fn evict_one(&mut self) -> Option<u32> {
+        let key = self.map.keys().next()?.clone();
+        let list = self.map.get_mut(&key)?;
+        let (_, victim) = list.remove(0);
+        if list.is_empty() {
+            self.map.remove(&key);
+        }
+        self.len -= 1;
+        Some(victim.id)
     }
+
+    pub fn remove(&mut self, sql: &[u8], parse: u64) -> Option<BackendStmt> {
+        let list = self.map.get_mut(sql)?;
+        let i = list.iter().position(|(k, _)| *k == parse)?;
+        let (_, s) = list.remove(i);
+        if list.is_empty() {
+            self.map.remove(sql);
+        }
+        self.len -= 1;
+        Some(s)
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
+        self.len = 0;
     }
+
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
+
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len == 0
     }
 }

@@ -83,19 +83,18 @@ pub mod caps {
         | SESSION_TRACK
         | DEPRECATE_EOF;
 
-    /// Flags that change how a backend connection behaves or formats replies; a pooled
-    /// connection may only serve a client whose flags agree on these.
-    pub const BEHAVIOUR: u32 = FOUND_ROWS
-        | LONG_FLAG
+    /// Flags the server fixes for the whole connection at login (affected-row counting, reply
+    /// formats, parsing, file loading): a pooled connection only serves clients that agree on
+    /// these. The others are the proxy's business: `MULTI_STATEMENTS` is synced with
+    /// `COM_SET_OPTION`, `SESSION_TRACK` is always on towards backends and filtered per
+    /// client, `INTERACTIVE`, `LONG_FLAG` and `ODBC` change nothing a client can observe
+    /// through the proxy.
+    pub const POOL_KEY: u32 = FOUND_ROWS
         | NO_SCHEMA
-        | ODBC
         | LOCAL_FILES
         | IGNORE_SPACE
-        | INTERACTIVE
-        | MULTI_STATEMENTS
         | MULTI_RESULTS
         | PS_MULTI_RESULTS
-        | SESSION_TRACK
         | DEPRECATE_EOF;
 
     /// Always asked of a backend, whatever the client said.

@@ -103,6 +103,10 @@ pub struct ReplyEnd {
     pub last_insert_id: u64,
     /// Rows relayed (all result sets of the reply).
     pub rows: u64,
+    /// An EOF terminator carried `SERVER_SESSION_STATE_CHANGED`: with the proxy's
+    /// `session_track_state_change`, session state changed (OK packets are read by the relay,
+    /// which tells their state-change entry from a GTID report).
+    pub state_changed: bool,
 }
 
 impl ReplyEnd {
@@ -156,6 +160,8 @@ pub struct ReplyTracker {
     /// The last frame fed was an OK packet (not PREPARE_OK, not an EOF).
     last_ok: bool,
     rows: u64,
+    /// Some EOF terminator of this reply flagged a session-state change.
+    state_changed: bool,
 }
 
 impl ReplyTracker {
@@ -175,6 +181,7 @@ impl ReplyTracker {
             last_insert_id: 0,
             last_ok: false,
             rows: 0,
+            state_changed: false,
         }
     }
 
@@ -237,7 +244,8 @@ impl ReplyTracker {
             }
             State::Rows => {
                 if self.is_terminator(len, first) {
-                    return Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof)));
+                    let eof = !self.deprecate_eof;
+                    return Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof), eof));
                 }
                 self.rows += 1;
                 Ok(Step::More)
@@ -279,10 +287,11 @@ impl ReplyTracker {
                 Ok(Step::More)
             }
             (ReplyKind::Prepare, _) => Err(ProtocolError::Unexpected("prepare reply header")),
-            (_, 0x00) => Ok(self.end_of_result(ReplyEnd::from_terminator(head, true))),
+            (_, 0x00) => Ok(self.end_of_result(ReplyEnd::from_terminator(head, true), false)),
             (_, 0xfb) => Ok(Step::LocalInfile),
             (_, 0xfe) if len < 9 => {
-                Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof)))
+                let eof = !self.deprecate_eof;
+                Ok(self.end_of_result(ReplyEnd::from_terminator(head, self.deprecate_eof), eof))
             }
             _ => {
                 let n = Reader::new(head).lenenc_int("column count")?;
@@ -299,7 +308,11 @@ impl ReplyTracker {
         first == Some(0xfe) && if self.deprecate_eof { len < MAX_PAYLOAD } else { len < 9 }
     }
 
-    fn end_of_result(&mut self, end: ReplyEnd) -> Step {
+    /// `eof`: the terminator is an EOF packet (its status flags are all it says).
+    fn end_of_result(&mut self, end: ReplyEnd, eof: bool) -> Step {
+        if eof && end.status.is_some_and(|s| s & status::SESSION_STATE_CHANGED != 0) {
+            self.state_changed = true;
+        }
         if end.status.is_some_and(|s| s & status::MORE_RESULTS_EXISTS != 0) {
             self.state = State::Start;
             self.last_insert_id = self.last_insert_id.max(end.last_insert_id);
@@ -311,7 +324,11 @@ impl ReplyTracker {
 
     fn finish(&mut self, end: ReplyEnd) -> Step {
         self.state = State::Finished;
-        Step::Done(ReplyEnd { rows: self.rows, ..end })
+        Step::Done(ReplyEnd {
+            rows: self.rows,
+            state_changed: self.state_changed || end.state_changed,
+            ..end
+        })
     }
 }
 

@@ -58,7 +58,7 @@ fn ok_reply_reports_status() {
     let steps = run(&mut t, &[b"\x00\x01\x05\x03\x00\x02\x00".to_vec()]);
     assert_eq!(
         steps,
-        vec![Step::Done(ReplyEnd { status: Some(3), error: None, warnings: 2, last_insert_id: 5, rows: 0 })]
+        vec![Step::Done(ReplyEnd { status: Some(3), warnings: 2, last_insert_id: 5, ..ReplyEnd::default() })]
     );
 }
 
@@ -232,7 +232,7 @@ fn multi_result_keeps_the_insert_id_and_reports_warnings() {
     let steps = run(&mut t, &frames);
     assert_eq!(
         steps[4],
-        Step::Done(ReplyEnd { status: Some(2), error: None, warnings: 1, last_insert_id: 7, rows: 0 })
+        Step::Done(ReplyEnd { status: Some(2), warnings: 1, last_insert_id: 7, ..ReplyEnd::default() })
     );
 }
 
@@ -282,4 +282,18 @@ fn ok_frames_are_flagged() {
     let mut t = ReplyTracker::new(ReplyKind::Prepare, true, false);
     t.on_frame(12, b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00").unwrap();
     assert!(!t.frame_was_ok(), "PREPARE_OK is not an OK packet");
+}
+
+#[test]
+fn state_changes_are_seen_in_eof_terminators_only() {
+    // EOF after rows, with SERVER_SESSION_STATE_CHANGED: a stored function changed state.
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    let frames =
+        [vec![1], coldef("a"), EOF_AUTOCOMMIT.to_vec(), b"\x011".to_vec(), b"\xfe\x00\x00\x02\x40".to_vec()];
+    let last = frames.iter().map(|f| t.on_frame(f.len(), f).unwrap()).last().unwrap();
+    assert!(matches!(last, Step::Done(e) if e.state_changed), "{last:?}");
+    // An OK packet's flag may only report a GTID: the relay reads its tracking data instead.
+    let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    let ok = b"\x00\x01\x00\x02\x40\x00\x00".to_vec();
+    assert!(matches!(t.on_frame(ok.len(), &ok).unwrap(), Step::Done(e) if !e.state_changed));
 }

@@ -8,23 +8,36 @@ use super::wire::{Reader, put_lenenc_bytes, put_lenenc_int};
 
 /// `SESSION_TRACK_SYSTEM_VARIABLES`.
 const TRACK_SYSTEM_VARIABLES: u8 = 0;
+/// `SESSION_TRACK_STATE_CHANGE`.
+const TRACK_STATE_CHANGE: u8 = 2;
 /// The variable the proxy adds to a connection's tracked variables.
 pub const GTID_VARIABLE: &[u8] = b"last_gtid";
 
-/// An OK packet as the backend sent it (with `CLIENT_SESSION_TRACK`), rewritten for a client.
+/// What an OK packet received with session tracking on reported, and how it must look for
+/// the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewritten {
-    pub payload: Vec<u8>,
+    /// The packet for the client, when it must differ from what the backend sent.
+    pub payload: Option<Vec<u8>>,
     /// The value of `last_gtid` if the packet reported it.
     pub last_gtid: Option<String>,
+    /// The packet carried a `SESSION_TRACK_STATE_CHANGE` entry: session state changed.
+    pub state_changed: bool,
 }
 
-/// Rewrites an OK payload (header `0x00` or `0xFE`) received with session tracking on, for a
-/// client that negotiated `client_tracks`. The `last_gtid` entry is always removed (the client
-/// never asked for it). Without tracking, MariaDB still sends `info` length-encoded while MySQL
-/// sends it to the end of the packet: `lenenc_info` keeps the backend's own habit. `None` when
-/// the packet needs no change or cannot be parsed (then it is forwarded as it is).
-pub fn rewrite_ok(payload: &[u8], client_tracks: bool, lenenc_info: bool) -> Option<Rewritten> {
+/// Reads an OK payload (header `0x00` or `0xFE`) received with session tracking on and rewrites
+/// it for a client that negotiated `client_tracks`. The entries the proxy asked for itself go:
+/// `last_gtid` always, the state-change entry unless `keep_state_change` (the client turned
+/// `session_track_state_change` on). Without tracking, MariaDB still sends `info`
+/// length-encoded while MySQL sends it to the end of the packet: `lenenc_info` keeps the
+/// backend's own habit. `None` when the packet has nothing after its fixed part or cannot be
+/// parsed (it is then forwarded as it is).
+pub fn rewrite_ok(
+    payload: &[u8],
+    client_tracks: bool,
+    lenenc_info: bool,
+    keep_state_change: bool,
+) -> Option<Rewritten> {
     let mut r = Reader::new(payload);
     let header = r.u8("header").ok()?;
     let affected = r.lenenc_int("affected rows").ok()?;
@@ -37,43 +50,55 @@ pub fn rewrite_ok(payload: &[u8], client_tracks: bool, lenenc_info: bool) -> Opt
     let info = r.lenenc_bytes("info").ok()?;
     let changed = status_flags & status::SESSION_STATE_CHANGED != 0;
     let state = if changed { r.lenenc_bytes("session state").ok()? } else { &[] };
-    let (kept, last_gtid) = split_state(state)?;
-    if (client_tracks || lenenc_info) && last_gtid.is_none() && !changed {
-        return None; // only info, already in the client's format
+    let split = split_state(state, keep_state_change)?;
+    let needs_rewrite = if client_tracks { split.removed } else { changed || !lenenc_info };
+    let mut out = Rewritten { payload: None, last_gtid: split.last_gtid, state_changed: split.state_changed };
+    if !needs_rewrite {
+        return Some(out);
     }
-    if client_tracks && last_gtid.is_none() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(payload.len());
-    out.push(header);
-    put_lenenc_int(&mut out, affected);
-    put_lenenc_int(&mut out, insert_id);
-    let keep_state = client_tracks && !kept.is_empty();
+    let mut p = Vec::with_capacity(payload.len());
+    p.push(header);
+    put_lenenc_int(&mut p, affected);
+    put_lenenc_int(&mut p, insert_id);
+    let keep_state = client_tracks && !split.kept.is_empty();
     let flags = if keep_state { status_flags } else { status_flags & !status::SESSION_STATE_CHANGED };
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&warnings.to_le_bytes());
+    p.extend_from_slice(&flags.to_le_bytes());
+    p.extend_from_slice(&warnings.to_le_bytes());
     if client_tracks {
         if keep_state || !info.is_empty() {
-            put_lenenc_bytes(&mut out, info);
+            put_lenenc_bytes(&mut p, info);
         }
         if keep_state {
-            put_lenenc_bytes(&mut out, &kept);
+            put_lenenc_bytes(&mut p, &split.kept);
         }
     } else if lenenc_info {
         if !info.is_empty() {
-            put_lenenc_bytes(&mut out, info);
+            put_lenenc_bytes(&mut p, info);
         }
     } else {
-        out.extend_from_slice(info); // string<EOF> without tracking (MySQL)
+        p.extend_from_slice(info); // string<EOF> without tracking (MySQL)
     }
-    Some(Rewritten { payload: out, last_gtid })
+    out.payload = Some(p);
+    Some(out)
 }
 
-/// Splits session-state entries into those to keep and the `last_gtid` value.
-fn split_state(state: &[u8]) -> Option<(Vec<u8>, Option<String>)> {
+/// Session-state entries split into those the client keeps and what the proxy learns.
+struct Split {
+    kept: Vec<u8>,
+    last_gtid: Option<String>,
+    state_changed: bool,
+    /// Some entry was taken out.
+    removed: bool,
+}
+
+fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
     let mut r = Reader::new(state);
-    let mut kept = Vec::with_capacity(state.len());
-    let mut gtid = None;
+    let mut s = Split {
+        kept: Vec::with_capacity(state.len()),
+        last_gtid: None,
+        state_changed: false,
+        removed: false,
+    };
     while !r.is_empty() {
         let kind = r.u8("state type").ok()?;
         let data = r.lenenc_bytes("state data").ok()?;
@@ -82,14 +107,22 @@ fn split_state(state: &[u8]) -> Option<(Vec<u8>, Option<String>)> {
             let name = v.lenenc_bytes("variable name").ok()?;
             if name.eq_ignore_ascii_case(GTID_VARIABLE) {
                 let value = v.lenenc_bytes("variable value").ok()?;
-                gtid = Some(String::from_utf8_lossy(value).into_owned());
+                s.last_gtid = Some(String::from_utf8_lossy(value).into_owned());
+                s.removed = true;
                 continue;
             }
         }
-        kept.push(kind);
-        put_lenenc_bytes(&mut kept, data);
+        if kind == TRACK_STATE_CHANGE {
+            s.state_changed = true;
+            if !keep_state_change {
+                s.removed = true;
+                continue;
+            }
+        }
+        s.kept.push(kind);
+        put_lenenc_bytes(&mut s.kept, data);
     }
-    Some((kept, gtid))
+    Some(s)
 }
 
 #[cfg(test)]
@@ -119,38 +152,59 @@ mod tests {
 
     #[test]
     fn untracking_client_gets_the_plain_ok() {
-        let r = rewrite_ok(&tracked_ok(), false, false).unwrap();
+        let r = rewrite_ok(&tracked_ok(), false, false, false).unwrap();
         assert_eq!(r.last_gtid.as_deref(), Some("0-1-42"));
         let mut want = vec![0x00, 3, 7, 0x02, 0x00, 0, 0];
         want.extend_from_slice(b"Records: 3  Duplicates: 0  Warnings: 0");
-        assert_eq!(r.payload, want);
-        let r = rewrite_ok(&tracked_ok(), false, true).unwrap();
+        assert_eq!(r.payload, Some(want));
+        let r = rewrite_ok(&tracked_ok(), false, true, false).unwrap();
         let mut want = vec![0x00, 3, 7, 0x02, 0x00, 0, 0, 38];
         want.extend_from_slice(b"Records: 3  Duplicates: 0  Warnings: 0");
-        assert_eq!(r.payload, want, "MariaDB's own format for a client without tracking");
+        assert_eq!(r.payload, Some(want), "MariaDB's own format for a client without tracking");
     }
 
     #[test]
     fn tracking_client_keeps_its_own_entries_only() {
-        let r = rewrite_ok(&tracked_ok(), true, true).unwrap();
+        let r = rewrite_ok(&tracked_ok(), true, true, false).unwrap();
         assert_eq!(r.last_gtid.as_deref(), Some("0-1-42"));
-        let again = rewrite_ok(&r.payload, true, true);
-        assert_eq!(again, None, "no last_gtid left: nothing to change");
-        assert!(r.payload.windows(10).any(|w| w == b"autocommit"));
-        assert!(!r.payload.windows(9).any(|w| w == b"last_gtid"));
+        let p = r.payload.unwrap();
+        let again = rewrite_ok(&p, true, true, false).unwrap();
+        assert_eq!(again.payload, None, "no last_gtid left: nothing to change");
+        assert!(p.windows(10).any(|w| w == b"autocommit"));
+        assert!(!p.windows(9).any(|w| w == b"last_gtid"));
     }
 
     #[test]
     fn plain_oks_are_left_alone_and_garbage_is_not_touched() {
-        assert_eq!(rewrite_ok(&[0x00, 0, 0, 2, 0, 0, 0], false, true), None);
-        assert_eq!(rewrite_ok(&[0x00, 0, 0, 2], false, true), None);
-        assert_eq!(rewrite_ok(&[0x00, 0, 0, 2, 0x40, 0, 0, 9, 1], false, true), None);
+        let untouched =
+            |p: &[u8], tracks, lenenc| rewrite_ok(p, tracks, lenenc, false).and_then(|r| r.payload);
+        assert_eq!(untouched(&[0x00, 0, 0, 2, 0, 0, 0], false, true), None);
+        assert_eq!(untouched(&[0x00, 0, 0, 2], false, true), None);
+        assert_eq!(untouched(&[0x00, 0, 0, 2, 0x40, 0, 0, 9, 1], false, true), None);
         // Info only (UPDATE): MariaDB keeps the lenenc prefix for every client; MySQL drops it.
         let mut p = vec![0x00, 1, 0, 2, 0, 0, 0];
         put_lenenc_bytes(&mut p, b"Rows matched: 1  Changed: 1  Warnings: 0");
-        assert_eq!(rewrite_ok(&p, false, true), None, "MariaDB: as the server sends it anyway");
-        let r = rewrite_ok(&p, false, false).unwrap();
-        assert_eq!(&r.payload[7..], b"Rows matched: 1  Changed: 1  Warnings: 0");
-        assert_eq!(rewrite_ok(&p, true, false), None, "a tracking client reads it as it is");
+        assert_eq!(untouched(&p, false, true), None, "MariaDB: as the server sends it anyway");
+        let r = untouched(&p, false, false).unwrap();
+        assert_eq!(&r[7..], b"Rows matched: 1  Changed: 1  Warnings: 0");
+        assert_eq!(untouched(&p, true, false), None, "a tracking client reads it as it is");
+    }
+
+    #[test]
+    fn state_change_entries_are_reported_and_removed_unless_the_client_asked() {
+        // OK after `SET @x = 1` with the proxy's session_track_state_change.
+        let p = [0x00, 0, 0, 0x02, 0x40, 0, 0, 0, 3, 2, 1, b'1'];
+        let r = rewrite_ok(&p, true, true, false).unwrap();
+        assert!(r.state_changed);
+        assert_eq!(r.payload.as_deref(), Some(&[0x00, 0, 0, 0x02, 0x00, 0, 0][..]), "as without the tracker");
+        let r = rewrite_ok(&p, true, true, true).unwrap();
+        assert!(r.state_changed);
+        assert_eq!(r.payload, None, "the client turned the tracker on itself");
+        let r = rewrite_ok(&p, false, true, false).unwrap();
+        assert_eq!(r.payload.as_deref(), Some(&[0x00, 0, 0, 0x02, 0x00, 0, 0][..]));
+        assert!(
+            !rewrite_ok(&tracked_ok(), true, true, false).unwrap().state_changed,
+            "a GTID is not a state change"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! COM_CHANGE_USER: verified against the config, never faked; on success the session starts
-//! over as the new user (clean state, no pins, no prepared statements).
+//! COM_CHANGE_USER and COM_RESET_CONNECTION: the session starts over with clean state. The
+//! connection it held goes back through the state model (reset or closed); nothing is faked:
+//! a new user is verified against the config.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -8,21 +9,44 @@ use super::{Session, SessionError, auth};
 use crate::backend::SessionVars;
 use crate::protocol::auth::{NATIVE_PLUGIN, new_salt};
 use crate::protocol::handshake::{ChangeUser, auth_switch_request};
-use crate::protocol::{caps, errcode, status};
+use crate::protocol::{Packet, caps, errcode, status};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Forgets every piece of session state, as a fresh connection would have it, with
+    /// `collation` as the handshake collation. The held backend is cleaned off the request
+    /// path (a reset rolls back an open transaction).
+    fn start_over(&mut self, collation: u8) {
+        self.release_backend();
+        self.pins.clear();
+        self.publish_pins();
+        self.login.collation = collation;
+        self.vars = SessionVars::with_collation(collation);
+        self.stmts.clear();
+        self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
+        self.status = status::AUTOCOMMIT;
+        self.client_tracks_state = false;
+        self.parse_epoch = self.parse_epoch.wrapping_add(1);
+    }
+
+    /// COM_RESET_CONNECTION: the session's state is dropped and its connection reset (or
+    /// closed) on the way back to the pool; the next statement gets a clean one.
+    pub(super) async fn reset_connection(&mut self, _packet: &Packet) -> Result<(), SessionError> {
+        self.start_over(self.login.collation);
+        self.send_ok(1).await
+    }
+
+    /// Like MariaDB, the proxy always answers with an AuthSwitchRequest (here with a fresh
+    /// scramble, so a captured reply cannot be replayed), and resets the session before it
+    /// checks the password: a failed change of user leaves the old user and schema in place,
+    /// with variables, transaction and temporary tables gone.
     pub(super) async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let req = ChangeUser::decode(body, self.login.capabilities)?;
-        let native = req.auth_plugin.as_deref().is_none_or(|p| p == NATIVE_PLUGIN.as_bytes());
-        let plain = req.auth_response.is_empty() || req.auth_response.len() == 20;
-        let (reply, seq) = if native && plain {
-            (req.auth_response.clone(), 1)
-        } else {
-            self.salt = new_salt();
-            self.client.write_packet(1, &auth_switch_request(NATIVE_PLUGIN, &self.salt)).await?;
-            let p = self.client.read_packet(Some(2)).await?.ok_or(SessionError::ClientGone)?;
-            (p.payload().to_vec(), 3)
-        };
+        self.salt = new_salt();
+        self.client.write_packet(1, &auth_switch_request(NATIVE_PLUGIN, &self.salt)).await?;
+        let p = self.client.read_packet(Some(2)).await?.ok_or(SessionError::ClientGone)?;
+        let reply = p.payload().to_vec();
+        let seq = 3;
+        self.start_over(req.collation.map_or(self.login.collation, |c| c as u8));
         let username = String::from_utf8_lossy(&req.username).into_owned();
         let Some(user) = auth::verify(&self.ctx, &username, &self.salt, &reply) else {
             let using = if reply.is_empty() { "NO" } else { "YES" };
@@ -36,23 +60,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let msg = format!("Too many connections for user '{}'", user.username);
             return self.send_err(seq, errcode::TOO_MANY_CONNECTIONS, &msg).await;
         }
-        self.pins.clear();
-        if let Some(b) = self.backend.as_mut() {
-            b.conn().dirty = true;
-        }
-        self.release_backend();
         self.login.database = req
             .database
             .map(|d| String::from_utf8_lossy(&d).into_owned())
             .or_else(|| user.default_schema.clone());
-        if let Some(c) = req.collation {
-            self.login.collation = c as u8;
-        }
         self.login.user = user;
-        self.vars = SessionVars::default();
-        self.stmts.clear();
-        self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
-        self.status = status::AUTOCOMMIT;
         if self.login.database.is_some() {
             let route = self.schema_check_route();
             if let Err(Unavailable(payload)) = self.acquire(&route, false).await {

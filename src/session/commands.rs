@@ -4,9 +4,9 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::state::apply_set;
-use super::{Session, SessionError};
-use crate::backend::{Schema, SessionVars};
-use crate::protocol::{ClientCommand, Packet, ReplyEnd, ReplyKind, caps, errcode, status};
+use super::{PinReason, Session, SessionError};
+use crate::backend::Schema;
+use crate::protocol::{ClientCommand, Packet, ReplyEnd, ReplyKind, errcode};
 use crate::routing::lexer::{Lexer, Tok};
 use crate::routing::set::parse_set;
 use crate::routing::{self, Flags, Kind, Route, SessionFacts, Statement, classify};
@@ -17,6 +17,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         cmd: ClientCommand<'_>,
         packet: &Packet,
     ) -> Result<(), SessionError> {
+        if !matches!(
+            cmd,
+            ClientCommand::Query(_)
+                | ClientCommand::StmtExecute { .. }
+                | ClientCommand::Ping
+                | ClientCommand::Statistics
+                | ClientCommand::StmtClose { .. }
+                | ClientCommand::StmtReset { .. }
+                | ClientCommand::StmtSendLongData { .. }
+                | ClientCommand::StmtFetch { .. }
+        ) {
+            self.drop_soft_pins(false);
+        }
         match cmd {
             ClientCommand::Query(sql) => self.query(sql, packet).await,
             ClientCommand::Ping if self.backend.is_none() => self.send_ok(1).await,
@@ -58,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.stmt_long_data(self.stmt_id(stmt_id), packet).await
             }
             ClientCommand::StmtClose { stmt_id } => {
-                self.stmt_close(self.stmt_id(stmt_id));
+                self.stmt_close(self.stmt_id(stmt_id)).await;
                 Ok(())
             }
             ClientCommand::StmtReset { stmt_id } => self.stmt_reset(self.stmt_id(stmt_id), packet).await,
@@ -88,18 +101,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn query(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
         let stmt = classify(sql, self.dialect());
+        self.drop_soft_pins(stmt.reads_outcome());
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
             return self.send_err(packet.last_seq.wrapping_add(1), errcode::RULE_ERROR, msg).await;
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;
+        self.stmt_reads = stmt.flags.bits();
         let started = std::time::Instant::now();
         let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
         self.record_statement(&route, &stmt, started.elapsed(), end.as_ref());
         if let Some(end) = end {
             self.track_query(&stmt, sql, &end);
-            self.pins.after_statement(&stmt, &end);
+            self.after_reply(&stmt, &end, false);
             if self.note_write(&stmt) && end.error.is_none() {
                 self.capture_gtid().await;
             }
@@ -153,23 +168,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     let fx = apply_set(&mut self.vars, &items);
                     apply_set(&mut conn.applied, &items);
                     if fx.user_vars {
-                        self.pins.set_user_vars();
+                        self.pins.set(PinReason::UserVariables);
                     }
                     if fx.next_transaction {
-                        self.pins.set_next_transaction();
+                        self.pins.set(PinReason::NextTransaction);
+                    }
+                    if let Some(on) = fx.tracks_state_change {
+                        self.client_tracks_state = on;
+                    }
+                    if fx.untracked {
+                        self.untracked_state();
                     }
                 }
-                None => self.pins.set_unparseable(),
+                None => self.untracked_state(),
             },
             Kind::Use => {
                 if let Some(db) = use_target(sql, dialect) {
                     self.set_schema(db);
                 }
             }
-            Kind::Other | Kind::Ddl if !stmt.flags.has(Flags::LOCK_TABLES | Flags::UNLOCK_TABLES) => {
-                conn.dirty = true
+            // Unrecognised statements and administrative ones may leave what the server does
+            // not report: reset the connection before reuse, to be safe.
+            Kind::Ddl if !stmt.flags.has(Flags::LOCK_TABLES | Flags::UNLOCK_TABLES) => {
+                conn.residue.add(crate::backend::StateKind::StoredCode)
             }
-            _ if stmt.flags.has(Flags::CALL) => conn.dirty = true,
             _ => {}
         }
     }
@@ -208,41 +230,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// After a command: keep the connection while a pin holds, otherwise give it back.
     pub(super) fn finish_statement(&mut self) {
         self.stmt_consistency = None;
+        self.stmt_reads = 0;
         self.publish_pins();
         if !self.pins.any() {
             self.release_backend();
         }
     }
 
-    /// COM_RESET_CONNECTION: the held connection is reset by the server; without one there is
-    /// no server-side state, so the proxy answers. Either way the session starts clean.
-    async fn reset_connection(&mut self, packet: &Packet) -> Result<(), SessionError> {
-        if self.backend.is_some() {
-            let route = self.writer_route();
-            let end = self.forward(&route, false, packet, ReplyKind::Single, false).await?;
-            if end.is_some_and(|e| e.error.is_none())
-                && let Some(b) = self.backend.as_mut()
-            {
-                let conn = b.conn();
-                conn.dirty = false;
-                conn.applied = SessionVars::default();
-                conn.prepared.clear();
-                conn.multi_statements = conn.capabilities & caps::MULTI_STATEMENTS != 0;
-                // The reset also dropped the proxy's GTID tracking.
-                if conn.enable_gtid_tracking().await.is_err() {
-                    self.discard_backend();
-                }
-            }
-        } else {
-            self.send_ok(1).await?;
+    /// Before a statement: pins that only serve a statement reading the previous one's
+    /// outcome (warnings, found rows) end unless this statement is such a reader (`keep`).
+    pub(super) fn drop_soft_pins(&mut self, keep: bool) {
+        if self.pins.any() && self.pins.release_soft(keep) {
+            self.publish_pins();
+            self.release_backend();
         }
-        self.vars = SessionVars::default();
-        self.pins.clear();
-        self.stmts.clear();
-        self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
-        self.status = status::AUTOCOMMIT;
-        self.release_backend();
-        Ok(())
     }
 }
 

@@ -95,7 +95,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ];
         let retry =
             if retryable { Retryable { errors: &HOLD, bytes: HOLD_BYTES } } else { Retryable::default() };
-        if let Err(Unavailable(payload)) = self.acquire(route, need_insert_id).await {
+        let acquired = match self.acquire(route, need_insert_id).await {
+            Ok(()) => self.fresh_outcome().await,
+            Err(e) => Err(e),
+        };
+        if let Err(Unavailable(payload)) = acquired {
             if let Some(code) = payload.get(1..3) {
                 self.ctx.metrics.error_sent(u16::from_le_bytes([code[0], code[1]]));
             }
@@ -105,21 +109,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
         let Some(backend) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
         let addr = backend.server().address.clone();
+        let hostgroup = backend.server().hostgroup;
         if let Err(e) = backend.conn().stream().write_raw(raw).await {
-            return self.backend_lost(&addr, &e.to_string(), retryable, last_seq).await;
+            return self.backend_lost((&addr, hostgroup), &e.to_string(), retryable, last_seq).await;
         }
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
         let mut track = Tracking {
             backend_tracks: backend.conn().capabilities & caps::SESSION_TRACK != 0,
             client_tracks: self.login.capabilities & caps::SESSION_TRACK != 0,
             lenenc_info: backend.conn().mariadb,
-            last_gtid: None,
-            sent_bytes: 0,
+            keep_state_change: self.client_tracks_state,
+            ..Tracking::default()
         };
         let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {
-            Ok(end) => {
+            Ok(mut end) => {
+                end.state_changed |= track.state_changed;
                 if let Some(code) = end.error {
                     self.ctx.metrics.error_sent(code);
                 }
@@ -141,7 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Err(SessionError::BackendMidReply(format!("{addr}: {source}")))
             }
             Err(RelayError::Backend { source, client_saw_bytes: false }) => {
-                self.backend_lost(&addr, &source.to_string(), retryable, last_seq).await
+                self.backend_lost((&addr, hostgroup), &source.to_string(), retryable, last_seq).await
             }
             Err(RelayError::Held(code)) => {
                 let schema_lag = SCHEMA_LAG_ERRORS.contains(&code);
@@ -161,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// the client (the session stays usable with a new connection next time).
     async fn backend_lost(
         &mut self,
-        addr: &str,
+        (addr, hostgroup): (&str, u32),
         why: &str,
         retryable: bool,
         last_seq: u8,
@@ -171,7 +177,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if retryable {
             return Ok(Attempt::Retry { writer: false, why: format!("{addr}: {why}") });
         }
-        let msg = format!("rwproxy: lost connection to backend {addr} during query: {why}");
+        let msg =
+            format!("rwproxy: lost connection to backend {addr} (hostgroup {hostgroup}) during query: {why}");
         self.send_err(last_seq.wrapping_add(1), errcode::LOST_BACKEND, &msg).await?;
         Ok(Attempt::Done(None))
     }

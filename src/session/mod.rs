@@ -6,11 +6,13 @@ mod commands;
 mod consistency;
 mod forward;
 mod limits;
+mod outcome;
 mod pins;
 mod prepared;
 mod relay;
 mod state;
 mod stats;
+mod stmt_backend;
 mod sync;
 
 use std::collections::HashMap;
@@ -120,7 +122,7 @@ pub struct Session<S> {
     stmts: HashMap<u32, prepared::ClientStmt>,
     next_stmt_id: u32,
     /// Pin reasons last published to `Context::stats`.
-    pin_mask: u32,
+    pin_mask: u64,
     /// When the session last wrote (read-your-writes window).
     last_write: Option<std::time::Instant>,
     /// GTID position of the session's writes (read-your-writes by GTID).
@@ -129,6 +131,15 @@ pub struct Session<S> {
     stmt_consistency: Option<Consistency>,
     /// The backend's dialect, once a backend greeting told it.
     dialect: Option<Dialect>,
+    /// The current statement's flags, for what must happen between checkout and sending it.
+    stmt_reads: u64,
+    /// What the session itself ran on the connection it holds.
+    outcome: outcome::Outcome,
+    /// The client turned `session_track_state_change` on: it sees those entries.
+    client_tracks_state: bool,
+    /// Counts changes of session state the proxy could not follow; part of every prepared
+    /// statement's parse key, so statements prepared before and after do not mix.
+    parse_epoch: u32,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -210,7 +221,12 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         gtid: None,
         stmt_consistency: None,
         dialect: None,
+        stmt_reads: 0,
+        outcome: outcome::Outcome::default(),
+        client_tracks_state: false,
+        parse_epoch: 0,
     };
+    session.vars = SessionVars::with_collation(session.login.collation);
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;
     Ok(session)
@@ -246,7 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Publishes a change in this session's pin reasons to the shared counters.
     fn publish_pins(&mut self) {
-        let now = stats::mask(self.pins.reasons());
+        let now = if self.pins.any() { stats::mask(self.pins.reasons()) } else { 0 };
         self.ctx.stats.update(self.pin_mask, now);
         self.pin_mask = now;
     }

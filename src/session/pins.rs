@@ -1,197 +1,139 @@
 //! Why a session keeps its backend connection between statements, and when each reason ends.
+//! The reasons are the state model's pinning kinds (`backend::kinds`).
 
+use crate::backend::{KindSet, Mechanism, Pin, StateKind};
 use crate::protocol::{ReplyEnd, status};
 use crate::routing::{Flags, Statement};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PinReason {
-    Transaction,
-    AutocommitOff,
-    UserVariables,
-    TemporaryTables,
-    NamedLocks,
-    LockTables,
-    GlobalReadLock,
-    FoundRows,
-    Warnings,
-    Cursor,
-    LongData,
-    UnparseableSet,
-    PreparedSql,
-    NextTransaction,
-}
+pub type PinReason = StateKind;
 
-impl PinReason {
-    pub const ALL: [PinReason; 14] = [
-        PinReason::Transaction,
-        PinReason::AutocommitOff,
-        PinReason::UserVariables,
-        PinReason::TemporaryTables,
-        PinReason::NamedLocks,
-        PinReason::LockTables,
-        PinReason::GlobalReadLock,
-        PinReason::FoundRows,
-        PinReason::Warnings,
-        PinReason::Cursor,
-        PinReason::LongData,
-        PinReason::UnparseableSet,
-        PinReason::PreparedSql,
-        PinReason::NextTransaction,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PinReason::Transaction => "transaction",
-            PinReason::AutocommitOff => "autocommit_off",
-            PinReason::UserVariables => "user_variables",
-            PinReason::TemporaryTables => "temporary_tables",
-            PinReason::NamedLocks => "named_locks",
-            PinReason::LockTables => "lock_tables",
-            PinReason::GlobalReadLock => "global_read_lock",
-            PinReason::FoundRows => "found_rows",
-            PinReason::Warnings => "warnings",
-            PinReason::Cursor => "cursor",
-            PinReason::LongData => "long_data",
-            PinReason::UnparseableSet => "unparseable_set",
-            PinReason::PreparedSql => "prepared_sql",
-            PinReason::NextTransaction => "next_transaction",
-        }
-    }
-
-    /// State this reason leaves on the connection that only a reset can clear.
-    pub fn needs_reset(self) -> bool {
-        matches!(
-            self,
-            PinReason::UserVariables
-                | PinReason::TemporaryTables
-                | PinReason::NamedLocks
-                | PinReason::LockTables
-                | PinReason::GlobalReadLock
-                | PinReason::UnparseableSet
-                | PinReason::PreparedSql
-                | PinReason::NextTransaction
-                | PinReason::Transaction
-                | PinReason::AutocommitOff
-        )
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pins {
-    in_trans: bool,
-    autocommit_off: bool,
-    user_vars: bool,
-    temp_tables: u32,
-    named_locks: u32,
-    lock_tables: bool,
-    global_lock: bool,
-    found_rows: bool,
-    warnings: bool,
+    /// Per pinning kind: how many of it the session holds (temporary tables, locks …) or 1.
+    counts: [u32; StateKind::COUNT],
     /// Client statement ids with an open cursor / pending long data.
     pub cursors: Vec<u32>,
     pub long_data: Vec<u32>,
-    unparseable_set: bool,
-    prepared_sql: u32,
-    next_tx: bool,
+}
+
+impl Default for Pins {
+    fn default() -> Self {
+        Pins { counts: [0; StateKind::COUNT], cursors: Vec::new(), long_data: Vec::new() }
+    }
 }
 
 impl Pins {
     pub fn has(&self, r: PinReason) -> bool {
         match r {
-            PinReason::Transaction => self.in_trans,
-            PinReason::AutocommitOff => self.autocommit_off,
-            PinReason::UserVariables => self.user_vars,
-            PinReason::TemporaryTables => self.temp_tables > 0,
-            PinReason::NamedLocks => self.named_locks > 0,
-            PinReason::LockTables => self.lock_tables,
-            PinReason::GlobalReadLock => self.global_lock,
-            PinReason::FoundRows => self.found_rows,
-            PinReason::Warnings => self.warnings,
-            PinReason::Cursor => !self.cursors.is_empty(),
-            PinReason::LongData => !self.long_data.is_empty(),
-            PinReason::UnparseableSet => self.unparseable_set,
-            PinReason::PreparedSql => self.prepared_sql > 0,
-            PinReason::NextTransaction => self.next_tx,
+            StateKind::Cursors => !self.cursors.is_empty(),
+            StateKind::LongData => !self.long_data.is_empty(),
+            _ => self.counts[r.index()] > 0,
         }
     }
 
     pub fn reasons(&self) -> impl Iterator<Item = PinReason> + '_ {
-        PinReason::ALL.into_iter().filter(|r| self.has(*r))
+        StateKind::pinning().filter(|r| self.has(*r))
     }
 
+    /// On every statement's path: a scan of a small array, no iteration over the model.
     pub fn any(&self) -> bool {
-        self.reasons().next().is_some()
+        self.counts.iter().any(|&c| c > 0) || !self.cursors.is_empty() || !self.long_data.is_empty()
+    }
+
+    pub fn set(&mut self, r: PinReason) {
+        self.counts[r.index()] = self.counts[r.index()].max(1);
+    }
+
+    fn add(&mut self, r: PinReason) {
+        self.counts[r.index()] += 1;
+    }
+
+    fn sub(&mut self, r: PinReason) {
+        self.counts[r.index()] = self.counts[r.index()].saturating_sub(1);
+    }
+
+    pub fn unset(&mut self, r: PinReason) {
+        self.counts[r.index()] = 0;
     }
 
     /// Updates the pins from a statement and its reply. Transaction state always follows the
     /// server's status flags; other reasons change only when the statement succeeded.
     pub fn after_statement(&mut self, stmt: &Statement, end: &ReplyEnd) {
+        use StateKind as K;
         if let Some(st) = end.status {
-            let was_in_trans = self.in_trans;
-            self.in_trans = st & status::IN_TRANS != 0;
-            self.autocommit_off = st & status::AUTOCOMMIT == 0;
-            if was_in_trans && !self.in_trans {
-                self.next_tx = false;
+            let was_in_trans = self.has(K::Transaction);
+            self.flag(K::Transaction, st & status::IN_TRANS != 0);
+            self.flag(K::AutocommitOff, st & status::AUTOCOMMIT == 0);
+            if was_in_trans && !self.has(K::Transaction) {
+                self.unset(K::NextTransaction);
             }
         }
-        self.warnings = end.warnings > 0;
+        self.flag(K::Diagnostics, end.warnings > 0 || end.error.is_some());
         if end.error.is_some() {
             return;
         }
         let f = stmt.flags;
-        self.found_rows = f.has(Flags::CALC_FOUND_ROWS);
+        self.flag(K::FoundRows, f.has(Flags::CALC_FOUND_ROWS));
         if f.has(Flags::USER_VAR_ASSIGN) || (f.has(Flags::INTO) && f.has(Flags::USER_VAR_READ)) {
-            self.user_vars = true;
+            self.set(K::UserVariables);
         }
-        if f.has(Flags::CREATE_TEMP) {
-            self.temp_tables += 1;
-        }
-        if f.has(Flags::DROP_TEMP) {
-            self.temp_tables = self.temp_tables.saturating_sub(1);
-        }
-        if f.has(Flags::GET_LOCK) {
-            self.named_locks += 1;
-        }
-        if f.has(Flags::RELEASE_LOCK) {
-            self.named_locks = self.named_locks.saturating_sub(1);
+        const COUNTED: [(u64, u64, StateKind); 4] = [
+            (Flags::CREATE_TEMP, Flags::DROP_TEMP, StateKind::TemporaryTables),
+            (Flags::GET_LOCK, Flags::RELEASE_LOCK, StateKind::NamedLocks),
+            (Flags::PREPARE_SQL, Flags::DEALLOCATE_SQL, StateKind::SqlPrepared),
+            (Flags::HANDLER_OPEN, Flags::HANDLER_CLOSE, StateKind::Handlers),
+        ];
+        for (open, close, kind) in COUNTED {
+            if f.has(open) {
+                self.add(kind);
+            }
+            if f.has(close) {
+                self.sub(kind);
+            }
         }
         if f.has(Flags::RELEASE_ALL_LOCKS) {
-            self.named_locks = 0;
+            self.unset(K::NamedLocks);
         }
         if f.has(Flags::LOCK_TABLES) {
-            self.lock_tables = true;
+            self.set(K::TableLocks);
         }
         if f.has(Flags::UNLOCK_TABLES) {
-            self.lock_tables = false;
-            self.global_lock = false;
+            self.unset(K::TableLocks);
+            self.unset(K::GlobalReadLock);
         }
         if f.has(Flags::GLOBAL_LOCK) {
-            self.global_lock = true;
-        }
-        if f.has(Flags::PREPARE_SQL) {
-            self.prepared_sql += 1;
-        }
-        if f.has(Flags::DEALLOCATE_SQL) {
-            self.prepared_sql = self.prepared_sql.saturating_sub(1);
+            self.set(K::GlobalReadLock);
         }
         if f.has(Flags::STATE_IN_MULTI) {
-            self.unparseable_set = true;
+            self.set(K::UntrackedState);
+        }
+        if f.has(Flags::XA_START) {
+            self.set(K::Xa);
+        }
+        if f.has(Flags::XA_FINISH) {
+            self.unset(K::Xa);
         }
     }
 
-    pub fn set_user_vars(&mut self) {
-        self.user_vars = true;
-    }
-    pub fn set_unparseable(&mut self) {
-        self.unparseable_set = true;
-    }
-    pub fn set_next_transaction(&mut self) {
-        self.next_tx = true;
+    fn flag(&mut self, r: PinReason, on: bool) {
+        if on { self.set(r) } else { self.unset(r) }
     }
 
-    /// Whether the held connection carries state only a reset clears.
-    pub fn leaves_dirty_state(&self) -> bool {
-        self.reasons().any(PinReason::needs_reset)
+    /// Drops the pins that last only for a statement that reads them (warnings, found rows),
+    /// unless `keep` (the next statement reads the previous one's outcome). True when no pin
+    /// is left.
+    pub fn release_soft(&mut self, keep: bool) -> bool {
+        if !keep {
+            for r in StateKind::pinning().filter(|r| r.pin() == Pin::NextStatement) {
+                self.unset(r);
+            }
+        }
+        !self.any()
+    }
+
+    /// State the held connection carries that a reset (or closing it) must clear.
+    pub fn residue(&self) -> KindSet {
+        self.reasons().filter(|r| matches!(r.mechanism(), Mechanism::Reset | Mechanism::Close)).collect()
     }
 
     pub fn clear(&mut self) {
@@ -215,18 +157,22 @@ mod tests {
     #[test]
     fn each_reason_ends_when_its_cause_ends() {
         let auto = status::AUTOCOMMIT;
-        let cases: [(&str, &str, PinReason); 6] = [
+        let cases: [(&str, &str, PinReason); 9] = [
+            ("HANDLER t OPEN", "HANDLER t CLOSE", PinReason::Handlers),
+            ("XA START 'x'", "XA COMMIT 'x'", PinReason::Xa),
+            ("XA BEGIN 'x'", "XA ROLLBACK 'x'", PinReason::Xa),
             ("CREATE TEMPORARY TABLE t (a INT)", "DROP TEMPORARY TABLE t", PinReason::TemporaryTables),
             ("SELECT GET_LOCK('x', 1)", "SELECT RELEASE_LOCK('x')", PinReason::NamedLocks),
             ("SELECT GET_LOCK('x', 1)", "SELECT RELEASE_ALL_LOCKS()", PinReason::NamedLocks),
-            ("LOCK TABLES t READ", "UNLOCK TABLES", PinReason::LockTables),
+            ("LOCK TABLES t READ", "UNLOCK TABLES", PinReason::TableLocks),
             ("FLUSH TABLES WITH READ LOCK", "UNLOCK TABLES", PinReason::GlobalReadLock),
-            ("PREPARE s FROM 'SELECT 1'", "DEALLOCATE PREPARE s", PinReason::PreparedSql),
+            ("PREPARE s FROM 'SELECT 1'", "DEALLOCATE PREPARE s", PinReason::SqlPrepared),
         ];
         for (start, end, reason) in cases {
             let mut p = Pins::default();
             run(&mut p, start, ok(auto));
             assert_eq!(p.reasons().collect::<Vec<_>>(), vec![reason], "{start}");
+            assert!(p.residue().has(reason), "{start} leaves state to clean up");
             run(&mut p, end, ok(auto));
             assert!(!p.any(), "{end} should end {reason:?}");
         }
@@ -253,15 +199,22 @@ mod tests {
         run(&mut p, "SELECT FOUND_ROWS()", ok(2));
         assert!(!p.any());
         run(&mut p, "SELECT 1/0", ReplyEnd { warnings: 1, ..ok(2) });
-        assert!(p.has(PinReason::Warnings));
+        assert!(p.has(PinReason::Diagnostics));
         run(&mut p, "SHOW WARNINGS", ok(2));
         assert!(!p.any());
         let failed = ReplyEnd { error: Some(1050), ..ReplyEnd::default() };
         run(&mut p, "CREATE TEMPORARY TABLE t (a INT)", failed);
-        assert!(!p.any(), "a failed statement creates nothing");
+        assert_eq!(
+            p.reasons().collect::<Vec<_>>(),
+            vec![PinReason::Diagnostics],
+            "only the error's diagnostics"
+        );
+        assert!(p.release_soft(false), "a statement that does not read them releases them");
+        run(&mut p, "SELECT 1/0", ReplyEnd { warnings: 1, ..ok(2) });
+        assert!(!p.release_soft(true), "SHOW WARNINGS keeps them");
         run(&mut p, "SET @x = 1", ok(2));
         run(&mut p, "SELECT 1 INTO @y", ok(2));
         assert!(p.has(PinReason::UserVariables));
-        assert!(p.leaves_dirty_state());
+        assert!(p.residue().has(PinReason::UserVariables));
     }
 }

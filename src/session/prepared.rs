@@ -1,11 +1,13 @@
-//! Prepared statements under multiplexing: client ids map to SQL; each backend connection
-//! prepares a statement lazily the first time it runs it; parameter types are re-sent to a
-//! backend statement that has not seen them; long data and cursors pin the connection.
+//! Prepared statements under multiplexing: client ids map to SQL and the parse state it was
+//! prepared under; each backend connection prepares a statement lazily the first time it runs
+//! it (`stmt_backend`); parameter types are re-sent to a backend statement that has not seen
+//! them; long data and cursors pin the connection.
 
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::stmt_backend::ParseState;
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::packet::encode;
@@ -17,6 +19,8 @@ use crate::routing::{Flags, Statement, classify};
 pub struct ClientStmt {
     pub sql: Arc<[u8]>,
     pub stmt: Arc<Statement>,
+    /// Schema, `sql_mode` and character set when the client prepared it.
+    pub parse: Arc<ParseState>,
     pub params: u16,
     /// Parameter types from the client's last execute that sent them.
     pub types: Option<Vec<u8>>,
@@ -62,8 +66,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
             return Ok(());
         }
+        let parse = Arc::new(self.parse_state());
+        let key = parse.key();
         let Some(b) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
-        let prepared = match b.conn().prepare_cached(sql).await {
+        let prepared = match b.conn().prepare_cached(sql, key).await {
             Ok(r) => r,
             Err(e) => {
                 self.discard_backend();
@@ -72,7 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         let reply = match prepared {
-            Ok(_) => b.conn().prepared.get(sql).map(|s| s.reply.clone()).unwrap_or_default(),
+            Ok(_) => b.conn().prepared.get(sql, key).map(|s| s.reply.clone()).unwrap_or_default(),
             Err(err) => {
                 self.client.write_packet(1, &err).await?;
                 self.finish_statement();
@@ -94,35 +100,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         self.client.write_raw(&out).await?;
-        self.stmts.insert(id, ClientStmt { sql: sql.into(), stmt: Arc::new(stmt), params, types: None });
+        self.stmts
+            .insert(id, ClientStmt { sql: sql.into(), stmt: Arc::new(stmt), parse, params, types: None });
         self.finish_statement();
         Ok(())
-    }
-
-    /// Makes sure the held connection has the statement; returns its backend id.
-    async fn backend_stmt(&mut self, client_id: u32) -> Result<Result<u32, ()>, SessionError> {
-        let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(())) };
-        let sql = cs.sql.clone();
-        let Some(b) = self.backend.as_mut() else { return Ok(Err(())) };
-        match b.conn().prepare_cached(&sql).await {
-            Ok(Ok(id)) => Ok(Ok(id)),
-            Ok(Err(err)) => {
-                self.client.write_packet(1, &err).await?;
-                Ok(Err(()))
-            }
-            Err(e) => {
-                self.discard_backend();
-                let msg = format!("rwproxy: lost connection to backend: {e}");
-                self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
-                Ok(Err(()))
-            }
-        }
     }
 
     /// Acquires the statement's route and its backend id, answering the client on failure.
     async fn stmt_backend(&mut self, client_id: u32, packet: &Packet) -> Result<Option<u32>, SessionError> {
         let Some(cs) = self.stmts.get(&client_id) else { return Ok(None) };
         let (stmt, sql) = (cs.stmt.clone(), cs.sql.clone());
+        self.drop_soft_pins(stmt.reads_outcome());
         let route = self.route(&stmt, &sql);
         if let Err(Unavailable(payload)) = self.acquire(&route, stmt.flags.has(Flags::LAST_INSERT_ID)).await {
             self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
@@ -135,19 +123,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(cs) = self.stmts.get(&client_id) else {
             return self.unknown_stmt(client_id, "mysqld_stmt_execute").await;
         };
-        let (stmt, params, sql) = (cs.stmt.clone(), cs.params, cs.sql.clone());
+        let (stmt, params, sql, key) = (cs.stmt.clone(), cs.params, cs.sql.clone(), cs.parse.key());
+        let never_bound = cs.types.is_none();
         let Some(layout) = exec_layout(packet.payload(), params) else {
             return self.send_err(1, (1210, "HY000"), "Incorrect arguments to mysqld_stmt_execute").await;
         };
+        if never_bound
+            && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0)
+            && self.backend.is_some()
+        {
+            self.fresh_backend_stmt(client_id).await?;
+        }
         let Some(backend_id) = self.stmt_backend(client_id, packet).await? else {
             self.finish_statement();
             return Ok(());
         };
-        let payload = self.rewrite_execute(client_id, backend_id, &sql, packet.payload(), &layout);
+        let payload = self.rewrite_execute(client_id, backend_id, (&sql, key), packet.payload(), &layout);
         let mut raw = Vec::with_capacity(payload.len() + 8);
         encode(&mut raw, 0, &payload);
         let route = self.route(&stmt, &sql);
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
+        self.stmt_reads = stmt.flags.bits();
         let started = std::time::Instant::now();
         let end =
             self.forward_bytes(&route, need_id, &raw, packet.last_seq, ReplyKind::ResultSets, true).await?;
@@ -155,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.pins.long_data.retain(|&i| i != client_id);
         if let Some(end) = end {
             self.note_insert_id(&end);
-            self.pins.after_statement(&stmt, &end);
+            self.after_reply(&stmt, &end, true);
             if self.note_write(&stmt) && end.error.is_none() {
                 self.capture_gtid().await;
             }
@@ -175,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &mut self,
         client_id: u32,
         backend_id: u32,
-        sql: &[u8],
+        (sql, key): (&[u8], u64),
         payload: &[u8],
         layout: &ExecLayout,
     ) -> Vec<u8> {
@@ -183,7 +179,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         out[1..5].copy_from_slice(&backend_id.to_le_bytes());
         let Some(at) = layout.bound_at else { return out };
         let params = self.stmts.get(&client_id).map_or(0, |c| usize::from(c.params));
-        let bstmt = self.backend.as_mut().and_then(|b| b.conn().prepared.get_mut(sql).map(|s| &mut s.types));
+        let bstmt =
+            self.backend.as_mut().and_then(|b| b.conn().prepared.get_mut(sql, key).map(|s| &mut s.types));
         let Some(backend_types) = bstmt else { return out };
         if payload[at] == 1 {
             let types = payload.get(at + 1..at + 1 + 2 * params).map(<[u8]>::to_vec);
@@ -230,8 +227,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(cs) = self.stmts.get(&client_id) else {
             return self.unknown_stmt(client_id, "mysqld_stmt_reset").await;
         };
-        let sql = cs.sql.clone();
-        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql).map(|s| s.id));
+        let (sql, key) = (cs.sql.clone(), cs.parse.key());
+        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql, key).map(|s| s.id));
         self.pins.long_data.retain(|&i| i != client_id);
         self.pins.cursors.retain(|&i| i != client_id);
         match held_id {
@@ -249,15 +246,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    pub(super) fn stmt_close(&mut self, client_id: u32) {
+    /// A statement with an open cursor or pending long data is closed on the backend too
+    /// (which drops both); otherwise the backend statement stays cached for reuse.
+    pub(super) async fn stmt_close(&mut self, client_id: u32) {
         let Some(cs) = self.stmts.remove(&client_id) else { return };
         let open = self.pins.cursors.contains(&client_id) || self.pins.long_data.contains(&client_id);
         self.pins.long_data.retain(|&i| i != client_id);
         self.pins.cursors.retain(|&i| i != client_id);
         if open && let Some(b) = self.backend.as_mut() {
-            // The backend statement stays cached for reuse; its cursor and long data must not.
-            b.conn().prepared.remove(&cs.sql);
-            b.conn().dirty = true;
+            let conn = b.conn();
+            match conn.prepared.remove(&cs.sql, cs.parse.key()) {
+                Some(old) => {
+                    let close = [&[crate::protocol::com::STMT_CLOSE][..], &old.id.to_le_bytes()].concat();
+                    if conn.stream().write_packet(0, &close).await.is_err() {
+                        self.discard_backend();
+                    }
+                }
+                None => conn.residue.add(crate::backend::StateKind::Cursors),
+            }
         }
         self.finish_statement();
     }
@@ -266,8 +272,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(cs) = self.stmts.get(&client_id) else {
             return self.unknown_stmt(client_id, "mysqld_stmt_fetch").await;
         };
-        let sql = cs.sql.clone();
-        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql).map(|s| s.id));
+        let (sql, key) = (cs.sql.clone(), cs.parse.key());
+        let held_id = self.backend.as_mut().and_then(|b| b.conn().prepared.get(&sql, key).map(|s| s.id));
         let (true, Some(backend_id)) = (self.pins.cursors.contains(&client_id), held_id) else {
             return self
                 .send_err(

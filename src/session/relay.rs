@@ -42,8 +42,12 @@ pub struct Tracking {
     pub client_tracks: bool,
     /// The backend writes OK `info` length-encoded even without tracking (MariaDB).
     pub lenenc_info: bool,
+    /// The client turned `session_track_state_change` on itself: it keeps those entries.
+    pub keep_state_change: bool,
     /// The last `last_gtid` seen in this reply.
     pub last_gtid: Option<String>,
+    /// An OK packet of this reply reported a session-state change.
+    pub state_changed: bool,
     /// Bytes written to the client for this reply.
     pub sent_bytes: u64,
 }
@@ -114,15 +118,19 @@ where
                     &buf[pos + 4..pos + 4 + len],
                     track.client_tracks,
                     track.lenenc_info,
+                    track.keep_state_change,
                 )
             {
                 if rw.last_gtid.is_some() {
                     track.last_gtid = rw.last_gtid;
                 }
-                let mut frame = Vec::with_capacity(rw.payload.len() + 4);
-                encode(&mut frame, buf[pos + 3], &rw.payload);
-                rewrite = Some((len, frame));
-                break;
+                track.state_changed |= rw.state_changed;
+                if let Some(payload) = rw.payload {
+                    let mut frame = Vec::with_capacity(payload.len() + 4);
+                    encode(&mut frame, buf[pos + 3], &payload);
+                    rewrite = Some((len, frame));
+                    break;
+                }
             }
         }
         if let Some((len, frame)) = rewrite {
@@ -321,13 +329,8 @@ mod tests {
         b_far.write_all(&frames(&[&ok])).await.unwrap();
         let mut backend = PacketStream::new(b_near, 1 << 20);
         let mut client = PacketStream::new(c_near, 1 << 20);
-        let mut track = Tracking {
-            backend_tracks: true,
-            client_tracks: false,
-            lenenc_info: true,
-            last_gtid: None,
-            sent_bytes: 0,
-        };
+        let mut track =
+            Tracking { backend_tracks: true, client_tracks: false, lenenc_info: true, ..Tracking::default() };
         let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
         let end =
             relay_reply(&mut backend, &mut client, tracker, Retryable::default(), &mut track).await.unwrap();

@@ -1,12 +1,13 @@
 //! The session's link to a backend: checkout for a route, bring the connection to the
-//! session's state (reset, multi-statement mode, schema, one combined SET), hand it back.
+//! session's state (multi-statement mode, schema, one combined SET), hand it back cleaned as
+//! the state model says (reset or closed when it carries state another client must not see).
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::state::plan;
 use super::{Backend, Session, SessionError};
-use crate::backend::{BackendConn, ConnKey, Schema};
+use crate::backend::{BackendConn, ConnKey, Mechanism, Schema, SessionVars, collation_name};
 use crate::pool::PoolError;
 use crate::protocol::reply::err_packet;
 use crate::protocol::{caps, errcode};
@@ -33,17 +34,76 @@ impl From<SyncFailure> for Unavailable {
     }
 }
 
-fn proxy_err(msg: String) -> Unavailable {
+pub(super) fn proxy_err(msg: String) -> Unavailable {
     let (code, state) = errcode::PROXY_BACKEND;
     Unavailable(err_packet(code, state, &format!("rwproxy: {msg}")).into())
 }
 
+/// The state a connection must be brought to.
+pub(super) struct SyncTarget<'a> {
+    pub vars: &'a SessionVars,
+    pub schema: Option<&'a str>,
+    pub multi_statements: bool,
+    /// The statement reads `LAST_INSERT_ID()`: sync it too.
+    pub need_insert_id: bool,
+}
+
+/// Brings `conn` to `t`: COM_SET_OPTION, COM_INIT_DB, then one combined SET. When that SET
+/// fails (a variable the server will not take back), the connection is reset and the SET
+/// planned again from a clean state; a second failure is the client's to see.
+pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Result<(), SyncFailure> {
+    let broken = |e: crate::backend::BackendError| SyncFailure::Broken(e.to_string());
+    if conn.multi_statements != t.multi_statements {
+        conn.set_multi_statements(t.multi_statements).await.map_err(broken)?.map_err(SyncFailure::Server)?;
+    }
+    if let Some(db) = t.schema
+        && conn.schema != Schema::Known(Some(db.to_string()))
+    {
+        conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
+    }
+    for attempt in 0..2 {
+        let (reset, sql) = plan(t.vars, &conn.applied, t.need_insert_id, conn.mariadb);
+        if reset {
+            conn.reset().await.map_err(broken)?;
+            continue;
+        }
+        let Some(sql) = sql else { return Ok(()) };
+        match conn.query_ok(&sql).await.map_err(broken)? {
+            Ok(()) => {
+                let last_insert_id =
+                    if t.need_insert_id { t.vars.last_insert_id } else { conn.applied.last_insert_id };
+                conn.applied = SessionVars { last_insert_id, ..t.vars.clone() };
+                return Ok(());
+            }
+            Err(err) if attempt == 0 => {
+                tracing::debug!(addr = %conn.addr, "state sync failed ({}); resetting the connection", String::from_utf8_lossy(&err));
+                conn.reset().await.map_err(broken)?;
+            }
+            Err(err) => return Err(SyncFailure::Server(err)),
+        }
+    }
+    Ok(())
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Pooled connections are shared by sessions of the same user that agree on the flags
+    /// the server fixes at login; the handshake collation is part of the key only when the
+    /// proxy cannot replay it with `SET NAMES`.
     fn conn_key(&self) -> ConnKey {
+        let collation = if collation_name(self.login.collation).is_some() { 0 } else { self.login.collation };
         ConnKey {
             user: self.login.user.username.as_str().into(),
-            capabilities: self.login.capabilities & caps::BEHAVIOUR,
-            collation: self.login.collation,
+            capabilities: self.login.capabilities & caps::POOL_KEY,
+            collation,
+        }
+    }
+
+    fn sync_target(&self, need_insert_id: bool) -> SyncTarget<'_> {
+        SyncTarget {
+            vars: &self.vars,
+            schema: self.login.database.as_deref(),
+            multi_statements: self.multi_statements,
+            need_insert_id,
         }
     }
 
@@ -55,10 +115,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(held) = self.backend.as_mut() {
             if need_insert_id && held.conn().applied.last_insert_id != self.vars.last_insert_id {
                 let id = self.vars.last_insert_id;
-                Self::run_sync_sql(held.conn(), &format!("SET last_insert_id = {id}"))
-                    .await
-                    .map_err(Unavailable::from)?;
-                held.conn().applied.last_insert_id = id;
+                match held.conn().query_ok(&format!("SET last_insert_id = {id}")).await {
+                    Ok(Ok(())) => held.conn().applied.last_insert_id = id,
+                    Ok(Err(payload)) => return Err(Unavailable(payload)),
+                    Err(e) => return Err(proxy_err(e.to_string())),
+                }
             }
             return Ok(());
         }
@@ -114,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         route: &Route,
         need_insert_id: bool,
     ) -> Result<(), SyncFailure> {
-        match self.sync_state(pooled.conn(), need_insert_id).await {
+        match sync_to(pooled.conn(), &self.sync_target(need_insert_id)).await {
             Ok(()) => {}
             // A replica that does not have the schema yet (created moments ago on the primary).
             Err(SyncFailure::Server(err))
@@ -129,6 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(e) => return Err(e),
         }
         self.backend = Some(pooled);
+        self.outcome = super::outcome::Outcome::default();
         Ok(())
     }
 
@@ -141,63 +203,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let want_schema = Schema::Known(self.login.database.clone());
         let (vars, multi) = (&self.vars, self.multi_statements);
         let prefer = |c: &BackendConn| {
-            !c.dirty
-                && c.schema == want_schema
-                && c.multi_statements == multi
-                && c.applied.same_settings(vars)
+            c.schema == want_schema && c.multi_statements == multi && c.applied.same_settings(vars)
         };
         let no_schema = self.login.database.is_none();
         let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
         self.ctx.pools().checkout_where(hostgroup, &key, &prefer, &accept, applied).await
     }
 
-    /// Brings a freshly checked-out connection to the session's state.
-    async fn sync_state(&self, conn: &mut BackendConn, need_insert_id: bool) -> Result<(), SyncFailure> {
-        let broken = |e: crate::backend::BackendError| SyncFailure::Broken(e.to_string());
-        let (reset, mut set_sql) = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb);
-        if reset || conn.dirty {
-            conn.reset().await.map_err(broken)?;
-            set_sql = plan(&self.vars, &conn.applied, need_insert_id, conn.mariadb).1;
-        }
-        if conn.multi_statements != self.multi_statements {
-            conn.set_multi_statements(self.multi_statements)
-                .await
-                .map_err(broken)?
-                .map_err(SyncFailure::Server)?;
-        }
-        if let Some(db) = &self.login.database
-            && conn.schema != Schema::Known(Some(db.clone()))
-        {
-            conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
-        }
-        if let Some(sql) = set_sql {
-            Self::run_sync_sql(conn, &sql).await?;
-            let last_insert_id =
-                if need_insert_id { self.vars.last_insert_id } else { conn.applied.last_insert_id };
-            conn.applied = self.vars.clone();
-            conn.applied.last_insert_id = last_insert_id;
-        }
-        Ok(())
-    }
-
-    async fn run_sync_sql(conn: &mut BackendConn, sql: &str) -> Result<(), SyncFailure> {
-        match conn.query_ok(sql).await {
-            Ok(r) => r.map_err(SyncFailure::Server),
-            Err(e) => Err(SyncFailure::Broken(e.to_string())),
-        }
-    }
-
-    /// Gives the held backend back: clean connections straight to the idle list, those with
-    /// state only a reset clears through a reset off the request path.
+    /// Gives the held backend back. What the session's pins and its statements left on the
+    /// connection decide how: straight to the idle list, through a reset off the request
+    /// path, or closed.
     pub(super) fn release_backend(&mut self) {
-        if let Some(mut b) = self.backend.take() {
-            if self.pins.leaves_dirty_state() {
-                b.conn().dirty = true;
-            }
-            if b.conn().dirty || b.conn().tainted {
-                self.ctx.pools().checkin_dirty(b);
-            } else {
-                self.ctx.pools().checkin(b);
+        let Some(mut b) = self.backend.take() else { return };
+        let residue = b.conn().residue.union(self.pins.residue());
+        b.conn().residue = residue;
+        match residue.cleanup() {
+            None => self.ctx.pools().checkin(b),
+            Some(how) => {
+                self.ctx.stats.cleaned(residue, how);
+                if how == Mechanism::Close {
+                    tracing::debug!(id = self.id, "closing a backend connection that no reset can clean");
+                    drop(b);
+                } else {
+                    self.ctx.pools().checkin_dirty(b);
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod django;
 mod dump;
 mod fidelity;
 mod import;
+mod isolation;
 mod lifecycle;
 mod metrics;
 mod operations;

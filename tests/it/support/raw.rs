@@ -14,6 +14,10 @@ pub const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::MULTI_STATEMENTS
     | caps::PS_MULTI_RESULTS;
 
+/// Not a real capability (it is `CLIENT_REMEMBER_OPTIONS`, never sent): asks `connect_with`
+/// to leave `CLIENT_MULTI_STATEMENTS` out of the handshake.
+pub const NO_MULTI: u32 = 1 << 31;
+
 pub struct Raw {
     pub stream: PacketStream<TcpStream>,
     pub greeting: HandshakeV10,
@@ -22,6 +26,18 @@ pub struct Raw {
 
 /// Logs in; `Err` carries the server's reply payload (an ERR) when login fails.
 pub async fn connect(port: u16, user: &str, pw: &str, db: Option<&str>, caps: u32) -> Result<Raw, Vec<u8>> {
+    connect_with(port, user, pw, db, caps, 45).await
+}
+
+/// Like `connect`, with the handshake collation id.
+pub async fn connect_with(
+    port: u16,
+    user: &str,
+    pw: &str,
+    db: Option<&str>,
+    caps: u32,
+    collation: u8,
+) -> Result<Raw, Vec<u8>> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp connect");
     let mut stream = PacketStream::new(tcp, 1 << 30);
     let g = stream.read_packet(Some(0)).await.expect("greeting").expect("greeting packet");
@@ -29,14 +45,18 @@ pub async fn connect(port: u16, user: &str, pw: &str, db: Option<&str>, caps: u3
         return Err(g.payload().to_vec());
     }
     let greeting = HandshakeV10::decode(g.payload()).expect("decode greeting");
+    let no_multi = caps & NO_MULTI != 0;
     let mut caps = (caps | BASE_CAPS) & greeting.capabilities;
+    if no_multi {
+        caps &= !caps::MULTI_STATEMENTS;
+    }
     if db.is_some() {
         caps |= caps::CONNECT_WITH_DB;
     }
     let resp = HandshakeResponse {
         capabilities: caps,
         max_packet: 1 << 30,
-        collation: 45,
+        collation,
         username: user.as_bytes().to_vec(),
         auth_response: scramble(&greeting.salt, pw.as_bytes()),
         database: db.map(|d| d.as_bytes().to_vec()),
@@ -78,6 +98,82 @@ impl Raw {
         p.extend_from_slice(sql.as_bytes());
         self.command(&p, ReplyKind::ResultSets).await
     }
+
+    /// COM_STMT_PREPARE; returns the statement id (panics on ERR).
+    pub async fn prepare(&mut self, sql: &str) -> u32 {
+        let mut p = vec![0x16];
+        p.extend_from_slice(sql.as_bytes());
+        let reply = self.command(&p, ReplyKind::Prepare).await;
+        assert_eq!(reply[0][0], 0, "prepare {sql:?} failed: {:?}", String::from_utf8_lossy(&reply[0]));
+        u32::from_le_bytes([reply[0][1], reply[0][2], reply[0][3], reply[0][4]])
+    }
+
+    /// COM_STMT_SEND_LONG_DATA (no reply).
+    pub async fn send_long_data(&mut self, stmt: u32, param: u16, data: &[u8]) {
+        let mut p = vec![0x18];
+        p.extend_from_slice(&stmt.to_le_bytes());
+        p.extend_from_slice(&param.to_le_bytes());
+        p.extend_from_slice(data);
+        self.stream.write_packet(0, &p).await.expect("send long data");
+    }
+
+    /// COM_STMT_EXECUTE with string parameters (`None`: the value comes from long data).
+    pub async fn execute(&mut self, stmt: u32, cursor: u8, params: &[Option<&str>]) -> Vec<Vec<u8>> {
+        let mut p = vec![0x17];
+        p.extend_from_slice(&stmt.to_le_bytes());
+        p.push(cursor);
+        p.extend_from_slice(&1u32.to_le_bytes());
+        if !params.is_empty() {
+            p.extend(std::iter::repeat_n(0u8, params.len().div_ceil(8)));
+            p.push(1);
+            for _ in params {
+                p.extend_from_slice(&[0xfe, 0]); // MYSQL_TYPE_STRING
+            }
+            for v in params.iter().flatten() {
+                p.push(v.len() as u8);
+                p.extend_from_slice(v.as_bytes());
+            }
+        }
+        self.command(&p, ReplyKind::ResultSets).await
+    }
+
+    /// Ends the session politely (COM_QUIT).
+    pub async fn quit(mut self) {
+        let _ = self.stream.write_packet(0, &[0x01]).await;
+    }
+}
+
+/// The error code of a reply that is an ERR packet.
+pub fn err_code(reply: &[Vec<u8>]) -> Option<u16> {
+    let p = reply.first()?;
+    (p.first() == Some(&0xff)).then(|| u16::from_le_bytes([p[1], p[2]]))
+}
+
+/// The text values of a text-protocol result set's rows (`None` = NULL).
+pub fn text_rows(reply: &[Vec<u8>], deprecate_eof: bool) -> Vec<Vec<Option<String>>> {
+    use rwproxy::protocol::wire::Reader;
+    let Some(first) = reply.first().filter(|p| !matches!(p[0], 0x00 | 0xff)) else { return Vec::new() };
+    let cols = Reader::new(first).lenenc_int("count").expect("column count") as usize;
+    let start = 1 + cols + usize::from(!deprecate_eof);
+    let mut rows = Vec::new();
+    for p in &reply[start..] {
+        if p[0] == 0xfe && (p.len() < 9 || deprecate_eof) {
+            break;
+        }
+        let mut r = Reader::new(p);
+        let row = (0..cols)
+            .map(|_| {
+                if r.remaining().first() == Some(&0xfb) {
+                    r.u8("null").ok();
+                    None
+                } else {
+                    r.lenenc_bytes("value").ok().map(|v| String::from_utf8_lossy(v).into_owned())
+                }
+            })
+            .collect();
+        rows.push(row);
+    }
+    rows
 }
 
 /// Status flags of the last packet of a reply (OK or EOF), as the client sees them.

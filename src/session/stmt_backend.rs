@@ -1,0 +1,138 @@
+//! Backend statements for the session's prepared statements. A statement is bound to the
+//! schema, `sql_mode` and character set current when the client prepared it; each backend
+//! connection prepares it lazily, under that same state, the first time it runs it there.
+
+use std::hash::{Hash, Hasher};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::sync::{SyncFailure, SyncTarget, sync_to};
+use super::{Session, SessionError};
+use crate::backend::{BackendConn, Schema, SessionVars};
+use crate::protocol::com;
+use crate::protocol::errcode;
+
+/// The state a statement is parsed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ParseState {
+    pub schema: Option<String>,
+    /// `SessionVars::parse_part`: character-set state and `sql_mode`.
+    pub vars: SessionVars,
+    /// `Session::parse_epoch` at prepare time.
+    pub epoch: u32,
+}
+
+impl ParseState {
+    /// The backend statement cache key part (with the SQL text).
+    pub fn key(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Why no backend statement could be had (the client has been answered).
+pub(super) struct Answered;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// The state a statement prepared now is bound to.
+    pub(super) fn parse_state(&self) -> ParseState {
+        ParseState {
+            schema: self.login.database.clone(),
+            vars: self.vars.parse_part(),
+            epoch: self.parse_epoch,
+        }
+    }
+
+    /// The held connection's backend id for client statement `client_id`, preparing it there
+    /// (under the statement's own state) when needed. On failure the client got an ERR.
+    pub(super) async fn backend_stmt(
+        &mut self,
+        client_id: u32,
+    ) -> Result<Result<u32, Answered>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(Answered)) };
+        let (sql, parse) = (cs.sql.clone(), cs.parse.clone());
+        let Some(mut b) = self.backend.take() else { return Ok(Err(Answered)) };
+        let result = self.prepare_on(b.conn(), &sql, &parse).await;
+        self.backend = Some(b);
+        match result {
+            Ok(Ok(id)) => Ok(Ok(id)),
+            Ok(Err(err)) => {
+                self.client.write_packet(1, &err).await?;
+                Ok(Err(Answered))
+            }
+            Err(why) => {
+                self.discard_backend();
+                let msg = format!("rwproxy: lost connection to backend: {why}");
+                self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
+                Ok(Err(Answered))
+            }
+        }
+    }
+
+    /// Prepares `sql` on `conn` under `parse`: directly when the connection is in that state
+    /// (the usual case), else after switching schema / variables to it and back. A statement
+    /// prepared without a schema on a connection that has one is prepared in that schema (a
+    /// connection cannot leave its schema).
+    async fn prepare_on(
+        &self,
+        conn: &mut BackendConn,
+        sql: &[u8],
+        parse: &ParseState,
+    ) -> Result<Result<u32, bytes::Bytes>, String> {
+        let key = parse.key();
+        if conn.prepared.get(sql, key).is_some() || in_state(conn, parse) {
+            return conn.prepare_cached(sql, key).await.map_err(|e| e.to_string());
+        }
+        let vars = conn.applied.with_parse(&parse.vars);
+        let there = SyncTarget {
+            vars: &vars,
+            schema: parse.schema.as_deref(),
+            multi_statements: conn.multi_statements,
+            need_insert_id: false,
+        };
+        let back = SyncTarget {
+            vars: &self.vars,
+            schema: self.login.database.as_deref(),
+            multi_statements: self.multi_statements,
+            need_insert_id: false,
+        };
+        let sync = |r: Result<(), SyncFailure>| match r {
+            Ok(()) => Ok(Ok(())),
+            Err(SyncFailure::Server(err)) => Ok(Err(err)),
+            Err(SyncFailure::Broken(why)) => Err(why),
+        };
+        if let Err(err) = sync(sync_to(conn, &there).await)? {
+            return Ok(Err(err));
+        }
+        let prepared = conn.prepare_cached(sql, key).await.map_err(|e| e.to_string())?;
+        match sync(sync_to(conn, &back).await)? {
+            Ok(()) => Ok(prepared),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+
+    /// Replaces a backend statement that holds another session's bound parameter types by a
+    /// fresh one, for a client that executes without ever having sent types.
+    pub(super) async fn fresh_backend_stmt(&mut self, client_id: u32) -> Result<(), SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(()) };
+        let (sql, key) = (cs.sql.clone(), cs.parse.key());
+        let Some(b) = self.backend.as_mut() else { return Ok(()) };
+        if let Some(old) = b.conn().prepared.remove(&sql, key) {
+            let close = [&[com::STMT_CLOSE][..], &old.id.to_le_bytes()].concat();
+            if b.conn().stream().write_packet(0, &close).await.is_err() {
+                self.discard_backend();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the connection's schema and parse-relevant variables are `parse`'s.
+fn in_state(conn: &BackendConn, parse: &ParseState) -> bool {
+    let schema_ok = match (&conn.schema, &parse.schema) {
+        (Schema::Known(have), want) => have == want || want.is_none(),
+        (Schema::Unknown, _) => false,
+    };
+    schema_ok && conn.applied.parse_part() == parse.vars
+}
