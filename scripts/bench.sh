@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh            # 8 threads, 10 s per run
 #   THREADS=16 SECONDS_PER_RUN=20 scripts/bench.sh
+#   BASELINE=/path/to/older/rwproxy scripts/bench.sh   # also that build, same config, same run
 #
 # Everything runs on loopback; every loop is bounded in time.
 set -euo pipefail
@@ -29,15 +30,25 @@ sed 's/^listen = "127.0.0.1:6033"/listen = "127.0.0.1:16033"/; s/^listen = "127.
 [ -n "${WORKER_THREADS:-}" ] && sed -i "s/^\[proxy\]/[proxy]\nworker_threads = $WORKER_THREADS/" "$cfg"
 RUST_LOG=warn ./target/release/rwproxy --config "$cfg" &
 proxy_pid=$!
-trap 'kill $proxy_pid $cluster_pid 2>/dev/null; rm -f "$cfg" "$ready"' EXIT
-for _ in $(seq 1 50); do mariadb -h127.0.0.1 -P16033 -uapp -papp -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+base_pid=""
+if [ -n "${BASELINE:-}" ]; then
+  base_cfg=$(mktemp --suffix=.toml)
+  sed 's/127.0.0.1:16033/127.0.0.1:16133/; s/127.0.0.1:16080/127.0.0.1:16180/' "$cfg" >"$base_cfg"
+  printf '\n[metrics]\nlisten = "127.0.0.1:16170"\n' >>"$base_cfg"
+  RUST_LOG=warn "$BASELINE" --config "$base_cfg" &
+  base_pid=$!
+fi
+trap 'kill $proxy_pid $base_pid $cluster_pid 2>/dev/null; rm -f "$cfg" "${base_cfg:-}" "$ready"' EXIT
+for port in 16033 ${base_pid:+16133}; do
+  for _ in $(seq 1 50); do mariadb -h127.0.0.1 -P$port -uapp -papp -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+done
 
 sb() { # port, command (PS_MODE=disable sends COM_QUERY instead of prepared statements)
   sysbench oltp_point_select --db-ps-mode="${PS_MODE:-auto}" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
     --mysql-password=app --mysql-db=rwtest --tables=1 --table-size=10000 \
     --threads="$threads" --time="$secs" --report-interval=0 "$2"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$proxy_pid/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$proxy_pid}/stat"; }
 qps() { sed -n 's/.*queries:.*(\([0-9.]*\) per sec.*/\1/p'; }
 total() { sed -n 's/.*queries:[[:space:]]*\([0-9]*\).*/\1/p'; }
 
@@ -53,7 +64,17 @@ echo "  direct to primary : $dq qps"
 echo "  through rwproxy   : $pq qps"
 awk -v p="$pq" -v d="$dq" 'BEGIN { printf "  ratio proxy/direct: %.2f\n", p / d }'
 awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$pn" 'BEGIN { printf "  proxy CPU         : %.1f us per query (%d queries)\n", t * 1e6 / hz / n, n }'
+if [ -n "$base_pid" ]; then
+  b0=$(cpu_ticks "$base_pid")
+  based=$(sb 16133 run)
+  b1=$(cpu_ticks "$base_pid")
+  bq=$(echo "$based" | qps); bn=$(echo "$based" | total)
+  echo "  baseline ($BASELINE): $bq qps"
+  awk -v p="$bq" -v d="$dq" 'BEGIN { printf "  baseline ratio    : %.2f\n", p / d }'
+  awk -v t="$((b1 - b0))" -v hz="$hz" -v n="$bn" 'BEGIN { printf "  baseline CPU      : %.1f us per query (%d queries)\n", t * 1e6 / hz / n, n }'
+fi
 
+echo "  connections cleaned before reuse: $(curl -s http://127.0.0.1:16080/metrics | awk '/^rwproxy_backend_cleanups_total/ && $2 > 0 {printf "%s ", $0}')"
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$proxy_pid/status"; }
 echo 5 >"/proc/$proxy_pid/clear_refs"   # reset the peak-RSS counter
 before=$(rss VmRSS)

@@ -145,6 +145,19 @@ impl StateKind {
         self as usize
     }
 
+    /// A bit (by `index`) per kind that pins only for the next statement.
+    pub const NEXT_STATEMENT_PINS: u64 = {
+        let mut mask = 0;
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            if matches!(Self::ALL[i].info().pin, Pin::NextStatement) {
+                mask |= 1 << i;
+            }
+            i += 1;
+        }
+        mask
+    };
+
     /// Kinds a session can be pinned by (the pin metrics' labels).
     pub fn pinning() -> impl Iterator<Item = StateKind> {
         Self::ALL.iter().copied().filter(|k| k.pin() != Pin::No)
@@ -178,6 +191,9 @@ impl KindSet {
 
     /// The strongest cleanup any kind in the set needs: `Close`, `Reset`, or none.
     pub fn cleanup(self) -> Option<Mechanism> {
+        if self.is_empty() {
+            return None;
+        }
         let m = |want| self.iter().any(|k| k.mechanism() == want);
         if m(Mechanism::Close) {
             Some(Mechanism::Close)

@@ -57,8 +57,8 @@ struct Pass<'a> {
     depth: i32,
     prev: [(Option<Tok>, &'a [u8]); 3],
     restart: bool,
-    /// `HANDLER t` has reached its OPEN / READ / CLOSE word.
-    handler_seen: bool,
+    /// Not a `HANDLER` statement, or its OPEN / READ / CLOSE word was read.
+    handler_done: bool,
 }
 
 fn eq(a: &[u8], b: &str) -> bool {
@@ -79,7 +79,7 @@ impl<'a> Pass<'a> {
             depth: 0,
             prev: [(None, &[]); 3],
             restart: false,
-            handler_seen: false,
+            handler_done: false,
         }
     }
 
@@ -123,6 +123,7 @@ impl<'a> Pass<'a> {
 
     fn word(&mut self, w: &'a [u8]) {
         if self.words == 0 {
+            self.handler_done = !eq(w, "HANDLER");
             self.first = w;
             self.kind = Some(leading_kind(w));
             self.leading_flags(w);
@@ -137,13 +138,13 @@ impl<'a> Pass<'a> {
         {
             self.kind = Some(Kind::Write);
         }
-        if eq(self.first, "HANDLER") && self.words >= 2 && self.depth == 0 && !self.handler_seen {
+        if !self.handler_done && self.words >= 2 && self.depth == 0 {
             if eq(w, "OPEN") {
                 self.flags.set(Flags::HANDLER_OPEN);
             } else if eq(w, "CLOSE") {
                 self.flags.set(Flags::HANDLER_CLOSE);
             }
-            self.handler_seen = ["OPEN", "CLOSE", "READ"].iter().any(|k| eq(w, k));
+            self.handler_done = ["OPEN", "CLOSE", "READ"].iter().any(|k| eq(w, k));
         }
         if self.kind == Some(Kind::Transaction(Tx::Begin)) && eq(w, "ONLY") && self.prev_word(0, "READ") {
             self.kind = Some(Kind::Transaction(Tx::BeginReadOnly));
@@ -286,7 +287,7 @@ impl<'a> Pass<'a> {
         self.kind = None;
         self.depth = 0;
         self.prev = [(None, &[]); 3];
-        self.handler_seen = false;
+        self.handler_done = false;
     }
 }
 

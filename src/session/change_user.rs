@@ -26,6 +26,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.status = status::AUTOCOMMIT;
         self.client_tracks_state = false;
         self.parse_epoch = self.parse_epoch.wrapping_add(1);
+        self.pool_key = self.conn_key();
     }
 
     /// COM_RESET_CONNECTION: the session's state is dropped and its connection reset (or
@@ -65,6 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .map(|d| String::from_utf8_lossy(&d).into_owned())
             .or_else(|| user.default_schema.clone());
         self.login.user = user;
+        self.pool_key = self.conn_key();
         if self.login.database.is_some() {
             let route = self.schema_check_route();
             if let Err(Unavailable(payload)) = self.acquire(&route, false).await {

@@ -137,6 +137,8 @@ pub struct Session<S> {
     outcome: outcome::Outcome,
     /// The client turned `session_track_state_change` on: it sees those entries.
     client_tracks_state: bool,
+    /// The pool key of the session's backend connections (user, flags, collation).
+    pool_key: crate::backend::ConnKey,
     /// Counts changes of session state the proxy could not follow; part of every prepared
     /// statement's parse key, so statements prepared before and after do not mix.
     parse_epoch: u32,
@@ -225,7 +227,9 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         outcome: outcome::Outcome::default(),
         client_tracks_state: false,
         parse_epoch: 0,
+        pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, collation: 0 },
     };
+    session.pool_key = session.conn_key();
     session.vars = SessionVars::with_collation(session.login.collation);
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;

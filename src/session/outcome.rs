@@ -43,7 +43,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let reads = self.stmt_reads;
         let stale = (reads & Flags::ROW_COUNT != 0 && !self.outcome.ran)
             || (reads & Flags::FOUND_ROWS != 0 && !self.outcome.selected);
-        let Some(b) = self.backend.as_mut().filter(|_| stale) else { return Ok(()) };
+        if !stale {
+            return Ok(());
+        }
+        // Rare: kept out of line so every statement's future stays small.
+        Box::pin(self.clear_outcome()).await
+    }
+
+    async fn clear_outcome(&mut self) -> Result<(), Unavailable> {
+        let Some(b) = self.backend.as_mut() else { return Ok(()) };
         match b.conn().query_rows("SELECT 1").await {
             Ok(Ok(_)) => {
                 self.outcome = Outcome { ran: true, selected: true };

@@ -11,6 +11,8 @@ pub type PinReason = StateKind;
 pub struct Pins {
     /// Per pinning kind: how many of it the session holds (temporary tables, locks …) or 1.
     counts: [u32; StateKind::COUNT],
+    /// A bit per kind whose count is not 0 (every statement asks whether any pin holds).
+    active: u64,
     /// Client statement ids with an open cursor / pending long data.
     pub cursors: Vec<u32>,
     pub long_data: Vec<u32>,
@@ -18,7 +20,7 @@ pub struct Pins {
 
 impl Default for Pins {
     fn default() -> Self {
-        Pins { counts: [0; StateKind::COUNT], cursors: Vec::new(), long_data: Vec::new() }
+        Pins { counts: [0; StateKind::COUNT], active: 0, cursors: Vec::new(), long_data: Vec::new() }
     }
 }
 
@@ -35,25 +37,36 @@ impl Pins {
         StateKind::pinning().filter(|r| self.has(*r))
     }
 
-    /// On every statement's path: a scan of a small array, no iteration over the model.
+    /// On every statement's path: no iteration over the model.
     pub fn any(&self) -> bool {
-        self.counts.iter().any(|&c| c > 0) || !self.cursors.is_empty() || !self.long_data.is_empty()
+        self.active != 0 || !self.cursors.is_empty() || !self.long_data.is_empty()
+    }
+
+    fn put(&mut self, r: PinReason, n: u32) {
+        self.counts[r.index()] = n;
+        if n > 0 {
+            self.active |= 1 << r.index();
+        } else {
+            self.active &= !(1 << r.index());
+        }
     }
 
     pub fn set(&mut self, r: PinReason) {
-        self.counts[r.index()] = self.counts[r.index()].max(1);
+        self.put(r, self.counts[r.index()].max(1));
     }
 
     fn add(&mut self, r: PinReason) {
-        self.counts[r.index()] += 1;
+        self.put(r, self.counts[r.index()] + 1);
     }
 
     fn sub(&mut self, r: PinReason) {
-        self.counts[r.index()] = self.counts[r.index()].saturating_sub(1);
+        self.put(r, self.counts[r.index()].saturating_sub(1));
     }
 
     pub fn unset(&mut self, r: PinReason) {
-        self.counts[r.index()] = 0;
+        if self.active & 1 << r.index() != 0 {
+            self.put(r, 0);
+        }
     }
 
     /// Updates the pins from a statement and its reply. Transaction state always follows the
@@ -119,11 +132,16 @@ impl Pins {
         if on { self.set(r) } else { self.unset(r) }
     }
 
+    /// Whether any of `kinds` is held (a cheap test for the one-statement pins).
+    fn holds_any_of(&self, kinds: u64) -> bool {
+        self.active & kinds != 0
+    }
+
     /// Drops the pins that last only for a statement that reads them (warnings, found rows),
     /// unless `keep` (the next statement reads the previous one's outcome). True when no pin
     /// is left.
     pub fn release_soft(&mut self, keep: bool) -> bool {
-        if !keep {
+        if !keep && self.holds_any_of(StateKind::NEXT_STATEMENT_PINS) {
             for r in StateKind::pinning().filter(|r| r.pin() == Pin::NextStatement) {
                 self.unset(r);
             }
@@ -133,6 +151,9 @@ impl Pins {
 
     /// State the held connection carries that a reset (or closing it) must clear.
     pub fn residue(&self) -> KindSet {
+        if !self.any() {
+            return KindSet::default();
+        }
         self.reasons().filter(|r| matches!(r.mechanism(), Mechanism::Reset | Mechanism::Close)).collect()
     }
 

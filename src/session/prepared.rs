@@ -132,7 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0)
             && self.backend.is_some()
         {
-            self.fresh_backend_stmt(client_id).await?;
+            Box::pin(self.fresh_backend_stmt(client_id)).await?;
         }
         let Some(backend_id) = self.stmt_backend(client_id, packet).await? else {
             self.finish_statement();

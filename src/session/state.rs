@@ -106,14 +106,14 @@ pub fn plan(
 /// a reset can bring the connection back (its state must be undone and the session's
 /// handshake collation has no name the proxy knows).
 fn charset_parts(desired: &SessionVars, applied: &SessionVars, parts: &mut Vec<String>) -> Option<()> {
-    let vars =
-        |v: &SessionVars| v.vars.iter().filter(|(n, _)| is_charset_var(n)).cloned().collect::<Vec<_>>();
-    let (want, have) = (vars(desired), vars(applied));
+    fn charset_vars(v: &SessionVars) -> impl Iterator<Item = &(String, String)> {
+        v.vars.iter().filter(|(n, _)| is_charset_var(n))
+    }
     let base_same = desired.names == applied.names
         && desired.charset == applied.charset
         && (desired.names.is_some() || desired.charset.is_some() || desired.collation == applied.collation);
     // Variables the connection has but the session does not need a fresh base to undo.
-    let undo = have.iter().any(|(n, _)| desired.get(n).is_none());
+    let undo = charset_vars(applied).any(|(n, _)| desired.get(n).is_none());
     let base = if base_same && !undo {
         false
     } else {
@@ -128,7 +128,7 @@ fn charset_parts(desired: &SessionVars, applied: &SessionVars, parts: &mut Vec<S
         });
         true
     };
-    for (name, value) in &want {
+    for (name, value) in charset_vars(desired) {
         if base || applied.get(name) != Some(value.as_str()) {
             parts.push(format!("{name} = {value}"));
         }

@@ -13,21 +13,27 @@ use crate::protocol::com;
 use crate::protocol::errcode;
 
 /// The state a statement is parsed under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseState {
     pub schema: Option<String>,
     /// `SessionVars::parse_part`: character-set state and `sql_mode`.
     pub vars: SessionVars,
     /// `Session::parse_epoch` at prepare time.
     pub epoch: u32,
+    /// Hash of the above: the backend statement cache key part (with the SQL text), computed
+    /// once at prepare time since every execute looks it up.
+    key: u64,
 }
 
 impl ParseState {
-    /// The backend statement cache key part (with the SQL text).
-    pub fn key(&self) -> u64 {
+    pub fn new(schema: Option<String>, vars: SessionVars, epoch: u32) -> Self {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
-        h.finish()
+        (&schema, &vars, epoch).hash(&mut h);
+        ParseState { schema, vars, epoch, key: h.finish() }
+    }
+
+    pub fn key(&self) -> u64 {
+        self.key
     }
 }
 
@@ -37,11 +43,7 @@ pub(super) struct Answered;
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The state a statement prepared now is bound to.
     pub(super) fn parse_state(&self) -> ParseState {
-        ParseState {
-            schema: self.login.database.clone(),
-            vars: self.vars.parse_part(),
-            epoch: self.parse_epoch,
-        }
+        ParseState::new(self.login.database.clone(), self.vars.parse_part(), self.parse_epoch)
     }
 
     /// The held connection's backend id for client statement `client_id`, preparing it there
@@ -52,9 +54,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ) -> Result<Result<u32, Answered>, SessionError> {
         let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(Answered)) };
         let (sql, parse) = (cs.sql.clone(), cs.parse.clone());
-        let Some(mut b) = self.backend.take() else { return Ok(Err(Answered)) };
-        let result = self.prepare_on(b.conn(), &sql, &parse).await;
-        self.backend = Some(b);
+        let Some(b) = self.backend.as_mut() else { return Ok(Err(Answered)) };
+        let conn = b.conn();
+        let result = match conn.prepared.get(&sql, parse.key()) {
+            Some(s) => Ok(Ok(s.id)),
+            None if in_state(conn, &parse) => {
+                conn.prepare_cached(&sql, parse.key()).await.map_err(|e| e.to_string())
+            }
+            None => {
+                let back = SyncTarget {
+                    vars: &self.vars,
+                    schema: self.login.database.as_deref(),
+                    multi_statements: self.multi_statements,
+                    need_insert_id: false,
+                };
+                Box::pin(prepare_elsewhere(conn, &sql, &parse, &back)).await
+            }
+        };
         match result {
             Ok(Ok(id)) => Ok(Ok(id)),
             Ok(Err(err)) => {
@@ -67,48 +83,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
                 Ok(Err(Answered))
             }
-        }
-    }
-
-    /// Prepares `sql` on `conn` under `parse`: directly when the connection is in that state
-    /// (the usual case), else after switching schema / variables to it and back. A statement
-    /// prepared without a schema on a connection that has one is prepared in that schema (a
-    /// connection cannot leave its schema).
-    async fn prepare_on(
-        &self,
-        conn: &mut BackendConn,
-        sql: &[u8],
-        parse: &ParseState,
-    ) -> Result<Result<u32, bytes::Bytes>, String> {
-        let key = parse.key();
-        if conn.prepared.get(sql, key).is_some() || in_state(conn, parse) {
-            return conn.prepare_cached(sql, key).await.map_err(|e| e.to_string());
-        }
-        let vars = conn.applied.with_parse(&parse.vars);
-        let there = SyncTarget {
-            vars: &vars,
-            schema: parse.schema.as_deref(),
-            multi_statements: conn.multi_statements,
-            need_insert_id: false,
-        };
-        let back = SyncTarget {
-            vars: &self.vars,
-            schema: self.login.database.as_deref(),
-            multi_statements: self.multi_statements,
-            need_insert_id: false,
-        };
-        let sync = |r: Result<(), SyncFailure>| match r {
-            Ok(()) => Ok(Ok(())),
-            Err(SyncFailure::Server(err)) => Ok(Err(err)),
-            Err(SyncFailure::Broken(why)) => Err(why),
-        };
-        if let Err(err) = sync(sync_to(conn, &there).await)? {
-            return Ok(Err(err));
-        }
-        let prepared = conn.prepare_cached(sql, key).await.map_err(|e| e.to_string())?;
-        match sync(sync_to(conn, &back).await)? {
-            Ok(()) => Ok(prepared),
-            Err(err) => Ok(Err(err)),
         }
     }
 
@@ -125,6 +99,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         Ok(())
+    }
+}
+
+/// Prepares `sql` on a connection that is not in the statement's state: switches schema and
+/// variables to `parse`, prepares, and switches back to `back` (the session's state). A
+/// statement prepared without a schema on a connection that has one is prepared in that schema
+/// (a connection cannot leave its schema).
+async fn prepare_elsewhere(
+    conn: &mut BackendConn,
+    sql: &[u8],
+    parse: &ParseState,
+    back: &SyncTarget<'_>,
+) -> Result<Result<u32, bytes::Bytes>, String> {
+    let vars = conn.applied.with_parse(&parse.vars);
+    let there = SyncTarget {
+        vars: &vars,
+        schema: parse.schema.as_deref(),
+        multi_statements: conn.multi_statements,
+        need_insert_id: false,
+    };
+    let sync = |r: Result<(), SyncFailure>| match r {
+        Ok(()) => Ok(Ok(())),
+        Err(SyncFailure::Server(err)) => Ok(Err(err)),
+        Err(SyncFailure::Broken(why)) => Err(why),
+    };
+    if let Err(err) = sync(sync_to(conn, &there).await)? {
+        return Ok(Err(err));
+    }
+    let prepared = conn.prepare_cached(sql, parse.key()).await.map_err(|e| e.to_string())?;
+    match sync(sync_to(conn, back).await)? {
+        Ok(()) => Ok(prepared),
+        Err(err) => Ok(Err(err)),
     }
 }
 

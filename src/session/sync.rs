@@ -64,7 +64,7 @@ pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Resul
     for attempt in 0..2 {
         let (reset, sql) = plan(t.vars, &conn.applied, t.need_insert_id, conn.mariadb);
         if reset {
-            conn.reset().await.map_err(broken)?;
+            Box::pin(conn.reset()).await.map_err(broken)?;
             continue;
         }
         let Some(sql) = sql else { return Ok(()) };
@@ -77,7 +77,7 @@ pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Resul
             }
             Err(err) if attempt == 0 => {
                 tracing::debug!(addr = %conn.addr, "state sync failed ({}); resetting the connection", String::from_utf8_lossy(&err));
-                conn.reset().await.map_err(broken)?;
+                Box::pin(conn.reset()).await.map_err(broken)?;
             }
             Err(err) => return Err(SyncFailure::Server(err)),
         }
@@ -89,7 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Pooled connections are shared by sessions of the same user that agree on the flags
     /// the server fixes at login; the handshake collation is part of the key only when the
     /// proxy cannot replay it with `SET NAMES`.
-    fn conn_key(&self) -> ConnKey {
+    pub(super) fn conn_key(&self) -> ConnKey {
         let collation = if collation_name(self.login.collation).is_some() { 0 } else { self.login.collation };
         ConnKey {
             user: self.login.user.username.as_str().into(),
@@ -199,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         hostgroup: u32,
         applied: Option<&GtidPos>,
     ) -> Result<Backend, PoolError<crate::backend::BackendError>> {
-        let key = self.conn_key();
+        let key = &self.pool_key;
         let want_schema = Schema::Known(self.login.database.clone());
         let (vars, multi) = (&self.vars, self.multi_statements);
         let prefer = |c: &BackendConn| {
@@ -207,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let no_schema = self.login.database.is_none();
         let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
-        self.ctx.pools().checkout_where(hostgroup, &key, &prefer, &accept, applied).await
+        self.ctx.pools().checkout_where(hostgroup, key, &prefer, &accept, applied).await
     }
 
     /// Gives the held backend back. What the session's pins and its statements left on the
