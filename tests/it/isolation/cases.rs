@@ -211,6 +211,18 @@ impl Case {
                 let _ = f;
                 Ok(())
             }
+            // The same kinds of state through the binary protocol.
+            Case::TemporaryTables => {
+                a.exec_drop("CREATE TEMPORARY TABLE iso_tmp2 (a INT)", ()).await.map_err(q)
+            }
+            Case::NamedLocks => {
+                let got: Option<u32> = a
+                    .exec_first("SELECT GET_LOCK(?, 0)", (format!("iso_lock2_{}", f.suffix),))
+                    .await
+                    .map_err(q)?;
+                expect("GET_LOCK through a prepared statement", got, Some(1))
+            }
+            Case::UserVariables => a.exec_drop("SET @iso_leak4 = ?", ("B",)).await.map_err(q),
             _ => Ok(()),
         }
     }
@@ -254,6 +266,33 @@ impl Case {
                 }
                 b.quit().await;
                 return Ok(());
+            }
+            Case::LongData => {
+                // The same client flags as the earlier session, so both share one pool key.
+                let mut b = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0)
+                    .await
+                    .map_err(|_| "login".to_string())?;
+                let stmt = b.prepare(&format!("INSERT INTO {} (id, b) VALUES (?, ?)", f.ld)).await;
+                let reply = b.execute(stmt, 0, &[Some(&i.to_string()), Some("mine")]).await;
+                expect("execute", raw::err_code(&reply), None)?;
+                let sql = writer(&format!("SELECT b FROM {} WHERE id = {i}", f.ld));
+                let rows = raw::text_rows(&b.query(&sql).await, false);
+                b.quit().await;
+                return expect(
+                    "the value the later session bound",
+                    rows,
+                    vec![vec![Some("mine".to_string())]],
+                );
+            }
+            Case::Cursors => {
+                let mut b = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0)
+                    .await
+                    .map_err(|_| "login".to_string())?;
+                let stmt = b.prepare(&format!("SELECT a FROM {} ORDER BY a", f.t)).await;
+                let reply = b.execute(stmt, 0, &[]).await;
+                b.quit().await;
+                // Column count, definition, EOF, five rows, EOF: the whole result, no cursor.
+                return expect("reply packets of the statement", reply.len(), 9);
             }
             Case::PreparedStatements => {
                 let mut b = try_conn(port, APP_USER, APP_PASSWORD, Some(&f.schema_b)).await?;
@@ -318,19 +357,22 @@ impl Case {
                 expect("INSERT in the next transaction", r, None)?;
             }
             Case::UserVariables => {
-                for sql in both("SELECT CONCAT_WS(',', @iso_leak, @iso_leak2, @iso_leak3)") {
+                for sql in both("SELECT CONCAT_WS(',', @iso_leak, @iso_leak2, @iso_leak3, @iso_leak4)") {
                     expect(&sql, one::<String>(b, &sql).await, Ok(Some(String::new())))?;
                 }
             }
             Case::TemporaryTables => {
-                for sql in both("SELECT * FROM iso_tmp") {
+                for sql in both("SELECT * FROM iso_tmp").into_iter().chain(both("SELECT * FROM iso_tmp2")) {
                     expect(&sql, fails(b, &sql).await, Some(1146))?;
                 }
             }
             Case::NamedLocks | Case::StoredCode => {
-                let name = if self == Case::NamedLocks { "iso_lock" } else { "iso_proc_lock" };
-                let sql = format!("SELECT IS_FREE_LOCK('{name}_{n}')");
-                expect(&sql, one::<u32>(b, &sql).await, Ok(Some(1)))?;
+                let names: &[&str] =
+                    if self == Case::NamedLocks { &["iso_lock", "iso_lock2"] } else { &["iso_proc_lock"] };
+                for name in names {
+                    let sql = format!("SELECT IS_FREE_LOCK('{name}_{n}')");
+                    expect(&sql, one::<u32>(b, &sql).await, Ok(Some(1)))?;
+                }
             }
             Case::TableLocks | Case::GlobalReadLock => {
                 let sql = format!("INSERT INTO {} VALUES ('lt')", f.tx);
@@ -349,20 +391,6 @@ impl Case {
                 for sql in both("SELECT CONCAT_WS(',', @iso_pv, @iso_cv, @iso_trig, @iso_fv, @@time_zone)") {
                     expect(&sql, one::<String>(b, &sql).await, Ok(Some(tz.clone())))?;
                 }
-            }
-            Case::LongData => {
-                let sql = format!("INSERT INTO {} (id, b) VALUES (?, ?)", f.ld);
-                b.exec_drop(&sql, (i as u32, "mine")).await.map_err(q)?;
-                let got: Option<String> = b
-                    .query_first(writer(&format!("SELECT b FROM {} WHERE id = {i} ORDER BY b LIMIT 1", f.ld)))
-                    .await
-                    .map_err(q)?;
-                expect("the value the later session bound", got.as_deref(), Some("mine"))?;
-            }
-            Case::Cursors => {
-                let rows: Vec<u32> =
-                    b.exec(format!("SELECT a FROM {} ORDER BY a", f.t), ()).await.map_err(q)?;
-                expect("rows of the statement", rows, vec![1, 2, 3, 4, 5])?;
             }
             Case::Diagnostics => {
                 let first = if first_reader { reader("SHOW WARNINGS") } else { "SHOW WARNINGS".into() };
@@ -394,7 +422,13 @@ impl Case {
                 let sql = format!("INSERT INTO {} VALUES ('after-xa')", f.tx);
                 expect(&sql, fails(b, &sql).await, None)?;
             }
-            Case::User | Case::MultiStatements | Case::PreparedStatements => unreachable!(),
+            Case::User
+            | Case::MultiStatements
+            | Case::PreparedStatements
+            | Case::LongData
+            | Case::Cursors => {
+                unreachable!()
+            }
         }
         Ok(())
     }
@@ -407,7 +441,8 @@ impl Case {
         if self == Case::Xa {
             let _ = p.try_sql("XA ROLLBACK 'iso-xa'");
         }
-        let sql = format!("SET SESSION innodb_lock_wait_timeout = 5; DELETE FROM {}", f.tx);
+        let sql =
+            format!("SET SESSION innodb_lock_wait_timeout = 5; DELETE FROM {}; DELETE FROM {}", f.tx, f.ld);
         p.try_sql(&sql).map(drop).map_err(|e| format!("cleanup: rows still locked: {e}"))
     }
 }
