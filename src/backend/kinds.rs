@@ -85,9 +85,9 @@ state_kinds! {
     PreparedStatements = "prepared_statements", Replay, No,
         "binary-protocol statements: prepared lazily on the connection that runs them, under the schema, `sql_mode` and character set they were prepared with";
     FoundRows = "found_rows", Replay, NextStatement,
-        "`FOUND_ROWS()`: kept for the next statement after `SQL_CALC_FOUND_ROWS`; on a connection the session ran no `SELECT` on, `SELECT 1` first gives a fresh session's value (a reset does not clear it)";
+        "`FOUND_ROWS()`: kept for the next statement after `SQL_CALC_FOUND_ROWS`; read on a connection whose last `SELECT` was another session's, a `SELECT` from a derived table runs first and gives a fresh session's value (a reset does not clear it)";
     RowCount = "row_count", Replay, No,
-        "`ROW_COUNT()`: on a connection the session has not used yet, `SELECT 1` first, so it never shows another session's count";
+        "`ROW_COUNT()`: read on a connection whose last statement was another session's, the same `SELECT` runs first (-1)";
     User = "user", Keyed, No,
         "the authenticated user: connections are pooled per user";
     ClientFlags = "client_flags", Keyed, No,
@@ -118,8 +118,8 @@ state_kinds! {
         "`COM_STMT_SEND_LONG_DATA` not yet consumed by an execute";
     Cursors = "cursor", Reset, Held,
         "an open cursor (`COM_STMT_EXECUTE` with a cursor type) until fetched to the end, reset or closed";
-    Diagnostics = "diagnostics", Reset, NextStatement,
-        "warnings and errors: they outlive statements that use no table, so a connection whose statement had any is reset before reuse";
+    Diagnostics = "diagnostics", Replay, NextStatement,
+        "warnings and errors, which outlive statements that use no table: a statement that reads them (`SHOW WARNINGS`, `@@warning_count`, `GET DIAGNOSTICS` …) on a connection holding another session's is preceded by that `SELECT` from a derived table, which empties them";
     StoredCode = "stored_code", Reset, No,
         "`CALL` and unrecognised statements: whatever the server does not report (named locks taken by a procedure …)";
     Xa = "xa", Close, Held,

@@ -21,7 +21,7 @@ pub use collations::collation_name;
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
 pub use kinds::{KindSet, Mechanism, Pin, StateKind};
 pub use query::Rows;
-pub use state::{BackendStmt, PreparedCache, SessionVars};
+pub use state::{BackendStmt, OutcomeOwners, PreparedCache, SessionVars};
 
 /// Why a backend connection could not be made or used. `Rejected` means the server answered
 /// (it is up); the others mean it could not be reached or spoke nonsense.
@@ -68,6 +68,9 @@ pub struct BackendConn {
     pub residue: KindSet,
     /// The handshake collation the connection logged in with; a reset returns to it.
     pub collation: u8,
+    /// Whose statements the previous-statement state (`ROW_COUNT()`, `FOUND_ROWS()`,
+    /// warnings) comes from.
+    pub outcome: OutcomeOwners,
     /// Session state applied on this connection.
     pub applied: SessionVars,
     /// Multi-statement mode currently on (handshake flag, then COM_SET_OPTION).
@@ -127,6 +130,7 @@ impl BackendConn {
             created: Instant::now(),
             residue: KindSet::default(),
             collation,
+            outcome: OutcomeOwners::default(),
             applied: SessionVars::with_collation(collation),
             multi_statements: capabilities & caps::MULTI_STATEMENTS != 0,
             prepared: PreparedCache::default(),
@@ -271,6 +275,7 @@ impl BackendConn {
         }
         self.finish_tracking().await?;
         self.residue = KindSet::default();
+        self.outcome.diagnostics = 0; // FOUND_ROWS() and ROW_COUNT() survive a reset
         self.applied = SessionVars::with_collation(self.collation);
         self.prepared.clear();
         if !self.mariadb {

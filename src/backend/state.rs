@@ -91,6 +91,16 @@ impl SessionVars {
     }
 }
 
+/// Which sessions (by id; 0: none) the connection's "previous statement" state belongs to:
+/// what `ROW_COUNT()` (the last statement), `FOUND_ROWS()` (the last `SELECT`) and the
+/// diagnostics area (the last statement with warnings or an error) would show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeOwners {
+    pub statement: u32,
+    pub select: u32,
+    pub diagnostics: u32,
+}
+
 /// A statement prepared on one backend connection.
 #[derive(Debug, Clone)]
 pub struct BackendStmt {

@@ -29,7 +29,8 @@ impl Dialect {
         });
         let (major, minor, patch) =
             (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        Dialect { mariadb, version: major * 10000 + minor.min(99) * 100 + patch.min(99) }
+        let version = major.min(9999).saturating_mul(10000) + minor.min(99) * 100 + patch.min(99);
+        Dialect { mariadb, version }
     }
 
     /// Whether an executable comment is code here. `version` is the comment's number (none
@@ -53,12 +54,13 @@ mod tests {
 
     #[test]
     fn versions_from_greetings() {
-        let cases: [(&str, bool, u32); 5] = [
+        let cases: [(&str, bool, u32); 6] = [
             ("5.5.5-10.11.19-MariaDB-0+deb12u1", true, 101119),
             ("11.4.2-MariaDB-ubu2404", true, 110402),
             ("8.0.36", false, 80036),
             ("8.4.0-rwproxy", false, 80400),
             ("garbage", false, 0),
+            ("4294967295.1.1-MariaDB", true, 99990101),
         ];
         for (text, mariadb, version) in cases {
             assert_eq!(Dialect::from_server_version(text.as_bytes()), Dialect { mariadb, version }, "{text}");

@@ -25,7 +25,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
         self.status = status::AUTOCOMMIT;
         self.client_tracks_state = false;
-        self.parse_epoch = self.parse_epoch.wrapping_add(1);
         self.pool_key = self.conn_key();
     }
 

@@ -17,17 +17,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         cmd: ClientCommand<'_>,
         packet: &Packet,
     ) -> Result<(), SessionError> {
-        if !matches!(
-            cmd,
-            ClientCommand::Query(_)
-                | ClientCommand::StmtExecute { .. }
-                | ClientCommand::Ping
-                | ClientCommand::Statistics
-                | ClientCommand::StmtClose { .. }
-                | ClientCommand::StmtReset { .. }
-                | ClientCommand::StmtSendLongData { .. }
-                | ClientCommand::StmtFetch { .. }
-        ) {
+        if ends_soft_pins(&cmd) {
             self.drop_soft_pins(false);
         }
         match cmd {
@@ -167,6 +157,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Some(items) => {
                     let fx = apply_set(&mut self.vars, &items);
                     apply_set(&mut conn.applied, &items);
+                    if fx.replaces_tracking {
+                        conn.tracks_gtid = false; // GTIDs are then asked for after each write
+                    }
                     if fx.user_vars {
                         self.pins.set(PinReason::UserVariables);
                     }
@@ -245,6 +238,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.release_backend();
         }
     }
+}
+
+/// Commands after which the previous statement's warnings or found rows are gone (queries and
+/// executes decide for themselves: they may read them).
+fn ends_soft_pins(cmd: &ClientCommand<'_>) -> bool {
+    !matches!(
+        cmd,
+        ClientCommand::Query(_)
+            | ClientCommand::StmtExecute { .. }
+            | ClientCommand::Ping
+            | ClientCommand::Statistics
+            | ClientCommand::StmtClose { .. }
+            | ClientCommand::StmtReset { .. }
+            | ClientCommand::StmtSendLongData { .. }
+            | ClientCommand::StmtFetch { .. }
+    )
 }
 
 /// The schema named by `USE db` / ``USE `db` ``.

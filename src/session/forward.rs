@@ -126,6 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match result {
             Ok(mut end) => {
                 end.state_changed |= track.state_changed;
+                self.note_outcome(&end);
                 if let Some(code) = end.error {
                     self.ctx.metrics.error_sent(code);
                 }

@@ -133,8 +133,6 @@ pub struct Session<S> {
     dialect: Option<Dialect>,
     /// The current statement's flags, for what must happen between checkout and sending it.
     stmt_reads: u64,
-    /// What the session itself ran on the connection it holds.
-    outcome: outcome::Outcome,
     /// The client turned `session_track_state_change` on: it sees those entries.
     client_tracks_state: bool,
     /// The pool key of the session's backend connections (user, flags, collation).
@@ -224,7 +222,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         stmt_consistency: None,
         dialect: None,
         stmt_reads: 0,
-        outcome: outcome::Outcome::default(),
         client_tracks_state: false,
         parse_epoch: 0,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, collation: 0 },

@@ -1,23 +1,19 @@
 //! What a statement leaves behind that the state model handles after the reply: the previous
-//! statement's outcome (`ROW_COUNT()`, `FOUND_ROWS()`, diagnostics) and session state the
-//! server reports changed but the proxy cannot replay.
+//! statement's outcome (`ROW_COUNT()`, `FOUND_ROWS()`, warnings and errors), what else it left
+//! on the connection, and session state the server reports changed but the proxy cannot
+//! replay.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::sync::{Unavailable, proxy_err};
 use super::{PinReason, Session};
-use crate::backend::StateKind;
+use crate::backend::{KindSet, StateKind};
 use crate::protocol::ReplyEnd;
 use crate::routing::{Flags, Kind, Statement};
 
-/// What this session has itself done on the connection it holds (since checkout).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// Ran a statement: `ROW_COUNT()` is its own.
-    pub ran: bool,
-    /// Ran a `SELECT`: `FOUND_ROWS()` is its own.
-    pub selected: bool,
-}
+/// Gives `ROW_COUNT()` -1, `FOUND_ROWS()` 1 (a new session's value) and an empty diagnostics
+/// area (it reads a table, so the server clears its warnings; no privilege needed).
+const FRESH_OUTCOME: &str = "SELECT 1 FROM (SELECT 1) AS rwproxy_fresh_outcome";
 
 /// Whether a statement's own text accounts for a state change the server reported: a tracked
 /// text-protocol `SET`/`USE`, or a statement whose pins cover the change.
@@ -36,13 +32,16 @@ fn explains_state_change(stmt: &Statement, binary: bool) -> bool {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Before a statement that reads the previous statement's outcome, on a connection this
-    /// session has not set it on: `SELECT 1`, so it reads what a fresh session reads (never
-    /// another session's row count; `FOUND_ROWS()` is 1, as on a new connection).
+    /// Before a statement that reads the previous statement's outcome, on a connection where
+    /// another session left it: `FRESH_OUTCOME` first, so it reads what a fresh session reads
+    /// (never another session's row count, found rows or warnings).
     pub(super) async fn fresh_outcome(&mut self) -> Result<(), Unavailable> {
-        let reads = self.stmt_reads;
-        let stale = (reads & Flags::ROW_COUNT != 0 && !self.outcome.ran)
-            || (reads & Flags::FOUND_ROWS != 0 && !self.outcome.selected);
+        let (reads, id) = (self.stmt_reads, self.id);
+        let Some(b) = self.backend.as_mut() else { return Ok(()) };
+        let o = b.conn().outcome;
+        let stale = (reads & Flags::ROW_COUNT != 0 && o.statement != id)
+            || (reads & Flags::FOUND_ROWS != 0 && o.select != id)
+            || (reads & Flags::SESSION_INFO != 0 && o.diagnostics != 0 && o.diagnostics != id);
         if !stale {
             return Ok(());
         }
@@ -51,10 +50,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn clear_outcome(&mut self) -> Result<(), Unavailable> {
+        let id = self.id;
         let Some(b) = self.backend.as_mut() else { return Ok(()) };
-        match b.conn().query_rows("SELECT 1").await {
+        match b.conn().query_rows(FRESH_OUTCOME).await {
             Ok(Ok(_)) => {
-                self.outcome = Outcome { ran: true, selected: true };
+                b.conn().outcome =
+                    crate::backend::OutcomeOwners { statement: id, select: id, diagnostics: 0 };
                 Ok(())
             }
             Ok(Err(payload)) => Err(Unavailable(payload)),
@@ -65,32 +66,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// After a statement ran on the held connection: its outcome is now this session's, and
-    /// what it left is recorded on the connection.
-    pub(super) fn after_reply(&mut self, stmt: &Statement, end: &ReplyEnd, binary: bool) {
-        self.outcome.ran = true;
-        self.outcome.selected |= matches!(stmt.kind, Kind::Read | Kind::LockingRead | Kind::Show);
-        self.pins.after_statement(stmt, end);
-        if end.state_changed && !explains_state_change(stmt, binary) {
-            self.untracked_state();
-        }
-        let mut left = crate::backend::KindSet::default();
+    /// After any command's reply on the held connection: its outcome is this session's.
+    pub(super) fn note_outcome(&mut self, end: &ReplyEnd) {
+        let id = self.id;
+        let Some(b) = self.backend.as_mut() else { return };
+        let o = &mut b.conn().outcome;
+        o.statement = id;
         if end.warnings > 0 || end.error.is_some() {
-            left.add(StateKind::Diagnostics);
+            o.diagnostics = id;
+        }
+    }
+
+    /// After a statement ran on the held connection: pins, and what it left on the
+    /// connection.
+    pub(super) fn after_reply(&mut self, stmt: &Statement, end: &ReplyEnd, binary: bool) {
+        self.pins.after_statement(stmt, end);
+        let mut left = KindSet::default();
+        let untracked = end.state_changed && !explains_state_change(stmt, binary);
+        let on_reader = (untracked || self.pins.has(PinReason::UntrackedState)) && self.holds_reader();
+        if untracked {
+            if on_reader {
+                // A reader must not hold the session (its writes would go there): the change
+                // stays on that connection only, which is reset before reuse.
+                left.add(StateKind::UntrackedState);
+            } else {
+                self.untracked_state();
+            }
+        }
+        if on_reader && self.pins.has(PinReason::UntrackedState) {
+            self.pins.unset(PinReason::UntrackedState);
+            left.add(StateKind::UntrackedState);
         }
         if end.error.is_none() && (stmt.flags.has(Flags::CALL) || matches!(stmt.kind, Kind::Other)) {
             left.add(StateKind::StoredCode);
         }
-        if self.pins.has(PinReason::UntrackedState) && !self.pins_beyond_untracked() && self.holds_reader() {
-            // A reader must not hold the session (its writes would go there): the change
-            // stays on that connection only, which is reset before reuse.
-            self.pins.unset(PinReason::UntrackedState);
+        let id = self.id;
+        let Some(b) = self.backend.as_mut() else { return };
+        let conn = b.conn();
+        if matches!(stmt.kind, Kind::Read | Kind::LockingRead | Kind::Show) {
+            conn.outcome.select = id;
+        }
+        if !conn.tracks_state {
+            // The server cannot tell the proxy what changed: assume anything did.
             left.add(StateKind::UntrackedState);
         }
-        if let Some(b) = self.backend.as_mut() {
-            let conn = b.conn();
-            conn.residue = conn.residue.union(left);
-        }
+        conn.residue = conn.residue.union(left);
     }
 
     /// Session state changed in a way the proxy cannot replay: the session keeps this
@@ -102,12 +122,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn holds_reader(&self) -> bool {
+        let Some(b) = self.backend.as_ref() else { return false };
         let reader = self.ctx.config().replication.map(|r| r.reader_hostgroup);
-        self.backend.as_ref().is_some_and(|b| Some(b.server().hostgroup) == reader)
-    }
-
-    /// Whether something besides untracked state pins the session (then it stays pinned).
-    fn pins_beyond_untracked(&self) -> bool {
-        self.pins.reasons().any(|r| r != PinReason::UntrackedState)
+        Some(b.server().hostgroup) == reader
     }
 }

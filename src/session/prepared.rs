@@ -62,6 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn stmt_prepare(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
         let stmt = classify(sql, self.dialect());
         let route = self.route(&stmt, sql);
+        let session_id = self.id;
         if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
             self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
             return Ok(());
@@ -80,14 +81,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let reply = match prepared {
             Ok(_) => b.conn().prepared.get(sql, key).map(|s| s.reply.clone()).unwrap_or_default(),
             Err(err) => {
+                b.conn().outcome.diagnostics = session_id;
                 self.client.write_packet(1, &err).await?;
                 self.finish_statement();
                 return Ok(());
             }
         };
+        let Some(head) = reply.first().filter(|h| h.len() >= 9) else {
+            self.discard_backend();
+            return self
+                .send_err(1, errcode::LOST_BACKEND, "rwproxy: malformed prepare reply from the backend")
+                .await;
+        };
+        if head.get(10..12).is_some_and(|w| w != [0, 0]) {
+            b.conn().outcome.diagnostics = session_id;
+        }
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
-        let params = reply[0].get(7..9).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        let params = u16::from_le_bytes([head[7], head[8]]);
         let mut out = Vec::new();
         let mut seq = 1u8;
         for (i, payload) in reply.iter().enumerate() {
@@ -128,16 +139,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(layout) = exec_layout(packet.payload(), params) else {
             return self.send_err(1, (1210, "HY000"), "Incorrect arguments to mysqld_stmt_execute").await;
         };
-        if never_bound
-            && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0)
-            && self.backend.is_some()
-        {
-            Box::pin(self.fresh_backend_stmt(client_id)).await?;
-        }
-        let Some(backend_id) = self.stmt_backend(client_id, packet).await? else {
+        let Some(mut backend_id) = self.stmt_backend(client_id, packet).await? else {
             self.finish_statement();
             return Ok(());
         };
+        let unbound = never_bound && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0);
+        if unbound && self.backend_types_known(&sql, key) {
+            // The backend statement holds types another session bound: use a fresh one.
+            match Box::pin(self.fresh_backend_stmt(client_id)).await? {
+                Some(id) => backend_id = id,
+                None => {
+                    self.finish_statement();
+                    return Ok(());
+                }
+            }
+        }
         let payload = self.rewrite_execute(client_id, backend_id, (&sql, key), packet.payload(), &layout);
         let mut raw = Vec::with_capacity(payload.len() + 8);
         encode(&mut raw, 0, &payload);

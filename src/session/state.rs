@@ -45,6 +45,7 @@ pub fn apply_set(desired: &mut SessionVars, items: &[SetItem]) -> SetEffects {
                     fx.tracks_state_change =
                         Some(matches!(value.to_ascii_lowercase().trim_matches('\''), "on" | "1"));
                 }
+                fx.replaces_tracking |= name == "session_track_system_variables";
             }
             SetItem::Session { name, value } => desired.set(name, value),
             SetItem::Names { charset, collation } => desired.set_names(charset.clone(), collation.clone()),
@@ -65,6 +66,8 @@ pub struct SetEffects {
     pub untracked: bool,
     /// The client set `session_track_state_change` (on: it wants those entries itself).
     pub tracks_state_change: Option<bool>,
+    /// The client set its own tracked variables: `last_gtid` is no longer among them.
+    pub replaces_tracking: bool,
 }
 
 fn is_charset_var(name: &str) -> bool {

@@ -6,6 +6,7 @@ use std::hash::{Hash, Hasher};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::state::plan;
 use super::sync::{SyncFailure, SyncTarget, sync_to};
 use super::{Session, SessionError};
 use crate::backend::{BackendConn, Schema, SessionVars};
@@ -67,6 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     schema: self.login.database.as_deref(),
                     multi_statements: self.multi_statements,
                     need_insert_id: false,
+                    may_reset: false,
                 };
                 Box::pin(prepare_elsewhere(conn, &sql, &parse, &back)).await
             }
@@ -74,6 +76,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match result {
             Ok(Ok(id)) => Ok(Ok(id)),
             Ok(Err(err)) => {
+                if let Some(b) = self.backend.as_mut() {
+                    b.conn().outcome.diagnostics = self.id;
+                }
                 self.client.write_packet(1, &err).await?;
                 Ok(Err(Answered))
             }
@@ -86,19 +91,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
+    /// Whether the held connection's statement for `sql` has parameter types bound already.
+    pub(super) fn backend_types_known(&mut self, sql: &[u8], key: u64) -> bool {
+        let Some(b) = self.backend.as_mut() else { return false };
+        b.conn().prepared.get(sql, key).is_some_and(|s| s.types.is_some())
+    }
+
     /// Replaces a backend statement that holds another session's bound parameter types by a
-    /// fresh one, for a client that executes without ever having sent types.
-    pub(super) async fn fresh_backend_stmt(&mut self, client_id: u32) -> Result<(), SessionError> {
-        let Some(cs) = self.stmts.get(&client_id) else { return Ok(()) };
+    /// fresh one, for a client that executes without ever having sent types; its new id, or
+    /// `None` when the client has been answered with an error.
+    pub(super) async fn fresh_backend_stmt(&mut self, client_id: u32) -> Result<Option<u32>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(None) };
         let (sql, key) = (cs.sql.clone(), cs.parse.key());
-        let Some(b) = self.backend.as_mut() else { return Ok(()) };
+        let Some(b) = self.backend.as_mut() else { return Ok(None) };
         if let Some(old) = b.conn().prepared.remove(&sql, key) {
             let close = [&[com::STMT_CLOSE][..], &old.id.to_le_bytes()].concat();
             if b.conn().stream().write_packet(0, &close).await.is_err() {
                 self.discard_backend();
+                self.send_err(1, errcode::LOST_BACKEND, "rwproxy: lost connection to backend").await?;
+                return Ok(None);
             }
         }
-        Ok(())
+        Ok(self.backend_stmt(client_id).await?.ok())
     }
 }
 
@@ -113,11 +127,18 @@ async fn prepare_elsewhere(
     back: &SyncTarget<'_>,
 ) -> Result<Result<u32, bytes::Bytes>, String> {
     let vars = conn.applied.with_parse(&parse.vars);
+    // The session may hold state on this connection, so it is never reset here: where going
+    // there or back would need one, the statement is prepared in the current state instead.
+    let needs_reset = |to: &SessionVars, from: &SessionVars| plan(to, from, false, conn.mariadb).0;
+    if needs_reset(&vars, &conn.applied) || needs_reset(back.vars, &vars) {
+        return conn.prepare_cached(sql, parse.key()).await.map_err(|e| e.to_string());
+    }
     let there = SyncTarget {
         vars: &vars,
         schema: parse.schema.as_deref(),
         multi_statements: conn.multi_statements,
         need_insert_id: false,
+        may_reset: false,
     };
     let sync = |r: Result<(), SyncFailure>| match r {
         Ok(()) => Ok(Ok(())),

@@ -46,26 +46,37 @@ pub(super) struct SyncTarget<'a> {
     pub multi_statements: bool,
     /// The statement reads `LAST_INSERT_ID()`: sync it too.
     pub need_insert_id: bool,
+    /// The connection may be reset on the way (not one the session holds state on).
+    pub may_reset: bool,
 }
 
-/// Brings `conn` to `t`: COM_SET_OPTION, COM_INIT_DB, then one combined SET. When that SET
-/// fails (a variable the server will not take back), the connection is reset and the SET
-/// planned again from a clean state; a second failure is the client's to see.
+/// Brings `conn` to `t`: a reset first when the plan needs one (to undo a character set the
+/// proxy cannot name), COM_SET_OPTION, COM_INIT_DB, then one combined SET. When that SET fails
+/// (a variable the server will not take back), the connection is reset and everything is
+/// done again from a clean state; a second failure is the client's to see. A connection the
+/// session holds state on (`!t.may_reset`) is never reset: the SET's error is returned.
 pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Result<(), SyncFailure> {
     let broken = |e: crate::backend::BackendError| SyncFailure::Broken(e.to_string());
-    if conn.multi_statements != t.multi_statements {
-        conn.set_multi_statements(t.multi_statements).await.map_err(broken)?.map_err(SyncFailure::Server)?;
-    }
-    if let Some(db) = t.schema
-        && conn.schema != Schema::Known(Some(db.to_string()))
-    {
-        conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
-    }
     for attempt in 0..2 {
-        let (reset, sql) = plan(t.vars, &conn.applied, t.need_insert_id, conn.mariadb);
+        let (reset, mut sql) = plan(t.vars, &conn.applied, t.need_insert_id, conn.mariadb);
         if reset {
+            if !t.may_reset {
+                let msg = "rwproxy: cannot restore this character set without a reset".to_string();
+                return Err(SyncFailure::Server(proxy_err(msg).0));
+            }
             Box::pin(conn.reset()).await.map_err(broken)?;
-            continue;
+            sql = plan(t.vars, &conn.applied, t.need_insert_id, conn.mariadb).1;
+        }
+        if conn.multi_statements != t.multi_statements {
+            conn.set_multi_statements(t.multi_statements)
+                .await
+                .map_err(broken)?
+                .map_err(SyncFailure::Server)?;
+        }
+        if let Some(db) = t.schema
+            && conn.schema != Schema::Known(Some(db.to_string()))
+        {
+            conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
         }
         let Some(sql) = sql else { return Ok(()) };
         match conn.query_ok(&sql).await.map_err(broken)? {
@@ -75,14 +86,14 @@ pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Resul
                 conn.applied = SessionVars { last_insert_id, ..t.vars.clone() };
                 return Ok(());
             }
-            Err(err) if attempt == 0 => {
+            Err(err) if attempt == 0 && t.may_reset => {
                 tracing::debug!(addr = %conn.addr, "state sync failed ({}); resetting the connection", String::from_utf8_lossy(&err));
                 Box::pin(conn.reset()).await.map_err(broken)?;
             }
             Err(err) => return Err(SyncFailure::Server(err)),
         }
     }
-    Ok(())
+    Err(SyncFailure::Broken("state sync did not converge".into()))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -104,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             schema: self.login.database.as_deref(),
             multi_statements: self.multi_statements,
             need_insert_id,
+            may_reset: true,
         }
     }
 
@@ -190,7 +202,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(e) => return Err(e),
         }
         self.backend = Some(pooled);
-        self.outcome = super::outcome::Outcome::default();
         Ok(())
     }
 

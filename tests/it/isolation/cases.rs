@@ -33,6 +33,8 @@ pub enum Case {
     LongData,
     Cursors,
     Diagnostics,
+    /// Warnings and errors of commands other than queries: `COM_INIT_DB`, `COM_STMT_PREPARE`.
+    DiagnosticsByCommand,
     FoundRows,
     RowCount,
     StoredCode,
@@ -46,7 +48,7 @@ fn q(e: mysql_async::Error) -> String {
 }
 
 impl Case {
-    pub const ALL: [Case; 26] = [
+    pub const ALL: [Case; 27] = [
         Case::Schema,
         Case::SessionVariables,
         Case::CharacterSet,
@@ -69,6 +71,7 @@ impl Case {
         Case::LongData,
         Case::Cursors,
         Case::Diagnostics,
+        Case::DiagnosticsByCommand,
         Case::FoundRows,
         Case::RowCount,
         Case::StoredCode,
@@ -99,7 +102,7 @@ impl Case {
             Case::UntrackedState => "untracked_state",
             Case::LongData => "long_data",
             Case::Cursors => "cursor",
-            Case::Diagnostics => "diagnostics",
+            Case::Diagnostics | Case::DiagnosticsByCommand => "diagnostics",
             Case::FoundRows => "found_rows",
             Case::RowCount => "row_count",
             Case::StoredCode => "stored_code",
@@ -176,7 +179,7 @@ impl Case {
                 "XA END 'iso-xa'".into(),
                 "XA PREPARE 'iso-xa'".into(),
             ],
-            Case::LongData | Case::Cursors => unreachable!("raw cases"),
+            Case::LongData | Case::Cursors | Case::DiagnosticsByCommand => unreachable!("raw cases"),
         };
         for sql in &sqls {
             // Errors are part of some cases (diagnostics); everything else must work.
@@ -228,11 +231,17 @@ impl Case {
     }
 
     async fn set_raw(self, f: &Fixture, port: u16) -> Option<Left> {
-        if !matches!(self, Case::LongData | Case::Cursors) {
+        if !matches!(self, Case::LongData | Case::Cursors | Case::DiagnosticsByCommand) {
             return None;
         }
         let mut a = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.ok()?;
-        if self == Case::LongData {
+        if self == Case::DiagnosticsByCommand {
+            let single = rwproxy::protocol::ReplyKind::Single;
+            let init = a.command(b"\x02iso_no_such_db", single).await;
+            assert_eq!(raw::err_code(&init), Some(1049), "COM_INIT_DB of a missing schema");
+            let prep = a.command(b"\x16SELEC 1", rwproxy::protocol::ReplyKind::Prepare).await;
+            assert_eq!(raw::err_code(&prep), Some(1064), "COM_STMT_PREPARE of bad SQL");
+        } else if self == Case::LongData {
             let stmt = a.prepare(&format!("INSERT INTO {} (id, b) VALUES (?, ?)", f.ld)).await;
             a.send_long_data(stmt, 1, b"LEAKED").await;
             // A round trip, so the proxy has handled the long data before the session ends.
@@ -293,6 +302,17 @@ impl Case {
                 b.quit().await;
                 // Column count, definition, EOF, five rows, EOF: the whole result, no cursor.
                 return expect("reply packets of the statement", reply.len(), 9);
+            }
+            Case::DiagnosticsByCommand => {
+                let mut b = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0)
+                    .await
+                    .map_err(|_| "login".to_string())?;
+                for sql in [writer("SHOW ERRORS"), reader("SHOW ERRORS")] {
+                    let rows = raw::text_rows(&b.query(&sql).await, false);
+                    expect(&sql, rows.len(), 0)?;
+                }
+                b.quit().await;
+                return Ok(());
             }
             Case::PreparedStatements => {
                 let mut b = try_conn(port, APP_USER, APP_PASSWORD, Some(&f.schema_b)).await?;
@@ -426,7 +446,8 @@ impl Case {
             | Case::MultiStatements
             | Case::PreparedStatements
             | Case::LongData
-            | Case::Cursors => {
+            | Case::Cursors
+            | Case::DiagnosticsByCommand => {
                 unreachable!()
             }
         }

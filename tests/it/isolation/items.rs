@@ -140,3 +140,62 @@ async fn a_prepared_statement_stays_bound_to_its_schema_and_sql_mode() {
     cluster().primary.sql(&format!("DROP DATABASE {a}; DROP DATABASE {b}"));
     proxy.shutdown().await;
 }
+
+/// A change of session state on a reader (a stored function in a plain SELECT), together with
+/// something else that holds the connection for a while (a warning, a read-only transaction),
+/// never leaves the session pinned to the replica: its next statements for the writer go there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_change_on_a_reader_never_pins_the_session_there() {
+    let proxy = capped_proxy(1).await;
+    let f = format!("{DATABASE}.iso_rd_f_{}", std::process::id());
+    let mut direct = crate::support::connect(cluster().primary.port).await;
+    direct
+        .query_drop(format!("CREATE FUNCTION {f}() RETURNS INT NO SQL BEGIN SET @iso_rd = 1; RETURN 1; END"))
+        .await
+        .unwrap();
+    cluster().sync_replicas();
+    let mut c = crate::support::connect(proxy.port()).await;
+    for setup in [
+        vec![format!("/* rwproxy:reader */ SELECT {f}(), 1/0")],
+        vec!["START TRANSACTION READ ONLY".into(), format!("SELECT {f}()"), "COMMIT".into()],
+    ] {
+        for sql in &setup {
+            c.query_drop(sql).await.unwrap();
+        }
+        // A locking read goes to the writer unless a pin holds the session elsewhere.
+        let id: u32 = c.query_first("SELECT @@server_id FOR UPDATE").await.unwrap().unwrap();
+        assert_eq!(id, 1, "after {setup:?} the session's writer statements still reach the primary");
+    }
+    let _ = c.disconnect().await;
+    direct.query_drop(format!("DROP FUNCTION {f}")).await.unwrap();
+    proxy.shutdown().await;
+}
+
+/// A client executing with no parameter types ever bound gets the server's own answer (1210),
+/// not a result built from types another session bound to the pooled backend statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execute_without_types_never_uses_another_sessions_types() {
+    let proxy = capped_proxy(1).await;
+    let execute_unbound = |stmt: u32| {
+        let mut p = vec![0x17];
+        p.extend_from_slice(&stmt.to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&[0, 0, 2, b'a', b'b']); // null bitmap, new_params_bound = 0, value
+        p
+    };
+    for port in [cluster().primary.port, proxy.port()] {
+        let mut a = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.unwrap();
+        let stmt = a.prepare("SELECT ? AS bound").await;
+        assert_eq!(raw::err_code(&a.execute(stmt, 0, &[Some("x")]).await), None);
+        a.quit().await;
+        for i in 0..6 {
+            let mut b = raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.unwrap();
+            let stmt = b.prepare("SELECT ? AS bound").await;
+            let reply = b.command(&execute_unbound(stmt), rwproxy::protocol::ReplyKind::ResultSets).await;
+            assert_eq!(raw::err_code(&reply), Some(1210), "port {port}, session {i}");
+            b.quit().await;
+        }
+    }
+    proxy.shutdown().await;
+}
