@@ -6,7 +6,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::protocol::packet::{encode, frame_header};
-use crate::protocol::reply::HEAD_LEN;
+use crate::protocol::reply::{self, HEAD_LEN};
 use crate::protocol::session_track;
 use crate::protocol::{PacketStream, ProtocolError, ReplyEnd, ReplyTracker, Step};
 
@@ -111,16 +111,22 @@ where
                 .map_err(|source| RelayError::Backend { source, client_saw_bytes: sent })?;
             pending = Some(step);
             frame_left = 4 + len;
-            if track.backend_tracks
-                && may_be_ok
-                && tracker.frame_was_ok()
-                && let Some(rw) = session_track::rewrite_ok(
-                    &buf[pos + 4..pos + 4 + len],
+            let ok_to_read = track.backend_tracks && tracker.frame_was_ok();
+            let rw = (ok_to_read && may_be_ok).then(|| {
+                let payload = &buf[pos + 4..pos + 4 + len];
+                session_track::rewrite_ok(
+                    payload,
                     track.client_tracks,
                     track.lenenc_info,
                     track.keep_state_change,
                 )
-            {
+            });
+            if ok_to_read && !matches!(rw, Some(Some(_))) {
+                // Too large or unreadable: its state-change flag alone must count as a change.
+                let flags = reply::ok_status(&buf[pos + 4..head_end]).unwrap_or(0);
+                track.state_changed |= flags & crate::protocol::status::SESSION_STATE_CHANGED != 0;
+            }
+            if let Some(Some(rw)) = rw {
                 if rw.last_gtid.is_some() {
                     track.last_gtid = rw.last_gtid;
                 }
@@ -133,6 +139,7 @@ where
                 }
             }
         }
+        let rewrote = rewrite.is_some();
         if let Some((len, frame)) = rewrite {
             // Everything before the OK packet, then the rewritten packet instead of the original.
             if pos > 0 {
@@ -165,6 +172,9 @@ where
                 }
                 _ => {}
             }
+        }
+        if rewrote && !backend.buffered().is_empty() {
+            continue; // the next frames may be here already: never wait for bytes that came
         }
         match backend.fill().await {
             Ok(0) => {
@@ -340,6 +350,40 @@ mod tests {
         let mut got = Vec::new();
         c_far.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, frames(&[b"\x00\x01\x00\x02\x00\x00\x00"]), "plain OK, same sequence id");
+    }
+
+    /// A multi-statement's OKs (each rewritten: the backend tracks state, the client does not)
+    /// arriving in one read: the reply completes without waiting for more bytes.
+    #[tokio::test]
+    async fn rewritten_oks_followed_by_buffered_frames_complete() {
+        use crate::protocol::wire::put_lenenc_bytes;
+        let ok = |more: bool| {
+            let mut var = Vec::new();
+            put_lenenc_bytes(&mut var, b"last_gtid");
+            put_lenenc_bytes(&mut var, b"0-1-9");
+            let mut state = vec![0];
+            put_lenenc_bytes(&mut state, &var);
+            let flags: u16 = 0x4002 | if more { 0x0008 } else { 0 };
+            let mut p = vec![0x00, 1, 0];
+            p.extend_from_slice(&flags.to_le_bytes());
+            p.extend_from_slice(&[0, 0, 0]);
+            put_lenenc_bytes(&mut p, &state);
+            p
+        };
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, _c_far) = duplex(1 << 16);
+        b_far.write_all(&frames(&[&ok(true), &ok(true), &ok(false)])).await.unwrap();
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let mut track =
+            Tracking { backend_tracks: true, client_tracks: false, lenenc_info: true, ..Tracking::default() };
+        let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+        let relay = relay_reply(&mut backend, &mut client, tracker, Retryable::default(), &mut track);
+        // The backend stays open and silent: a relay that waited for it would never return.
+        let end = tokio::time::timeout(std::time::Duration::from_secs(10), relay).await;
+        let end = end.expect("the reply completed from the buffered frames").unwrap();
+        assert_eq!(end.status, Some(0x4002));
+        drop(b_far);
     }
 
     #[tokio::test]

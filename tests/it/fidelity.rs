@@ -377,3 +377,32 @@ async fn pipelined_prepare_and_execute_of_the_last_statement() {
     assert!(via_proxy.1.iter().any(|row| row.ends_with(&84u64.to_le_bytes())), "{:?}", via_proxy.1);
     proxy.shutdown().await;
 }
+
+/// Several OK packets of one multi-statement reply often arrive in one read; each is rewritten
+/// (the backend tracks session state for the proxy). The reply must complete every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_statement_writes_always_complete() {
+    let proxy = Proxy::default().await;
+    let t = table("multi_ok");
+    let mut c = crate::support::connect(proxy.port()).await;
+    c.query_drop(format!(
+        "CREATE TABLE {t} (id INT PRIMARY KEY, n INT); INSERT INTO {t} VALUES (1, 0), (2, 0)"
+    ))
+    .await
+    .unwrap();
+    for i in 0..50 {
+        let sql = format!(
+            "UPDATE {t} SET n = n + 1 WHERE id = 1; UPDATE {t} SET n = n + 1 WHERE id = 2; UPDATE {t} SET n = n + 1"
+        );
+        let done = tokio::time::timeout(std::time::Duration::from_secs(20), c.query_drop(sql)).await;
+        assert!(matches!(done, Ok(Ok(()))), "attempt {i}: {done:?}");
+    }
+    let proc_and_set =
+        format!("CREATE PROCEDURE {t}_p() SELECT 1; SET @multi_done = 1; DROP PROCEDURE {t}_p");
+    let done = tokio::time::timeout(std::time::Duration::from_secs(20), c.query_drop(proc_and_set)).await;
+    assert!(matches!(done, Ok(Ok(()))), "CREATE PROCEDURE …; SET …: {done:?}");
+    let n: u32 = c.query_first(format!("SELECT SUM(n) FROM {t}")).await.unwrap().unwrap();
+    assert_eq!(n, 200, "every statement ran once");
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    proxy.shutdown().await;
+}
