@@ -13,6 +13,14 @@ use crate::routing::{Route, Target};
 const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// Held on reads too: the replica is shutting down or killed the connection; try another.
 const GOING_AWAY_ERRORS: [u16; 2] = [1053, 1927];
+/// Errors a retryable read's reply is held back for.
+const HOLD: [u16; 5] = [
+    SCHEMA_LAG_ERRORS[0],
+    SCHEMA_LAG_ERRORS[1],
+    SCHEMA_LAG_ERRORS[2],
+    GOING_AWAY_ERRORS[0],
+    GOING_AWAY_ERRORS[1],
+];
 /// Replies to retryable reads are held back until complete or this large.
 const HOLD_BYTES: usize = 64 * 1024;
 /// Further attempts for a read after the first failed.
@@ -86,13 +94,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         binary: bool,
         retryable: bool,
     ) -> Result<Attempt, SessionError> {
-        const HOLD: [u16; 5] = [
-            SCHEMA_LAG_ERRORS[0],
-            SCHEMA_LAG_ERRORS[1],
-            SCHEMA_LAG_ERRORS[2],
-            GOING_AWAY_ERRORS[0],
-            GOING_AWAY_ERRORS[1],
-        ];
         let retry =
             if retryable { Retryable { errors: &HOLD, bytes: HOLD_BYTES } } else { Retryable::default() };
         let acquired = match self.acquire(route, need_insert_id).await {
@@ -124,20 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {
-            Ok(mut end) => {
-                end.state_changed |= track.state_changed;
-                self.note_outcome(&end);
-                if let Some(code) = end.error {
-                    self.ctx.metrics.error_sent(code);
-                }
-                if let Some(st) = end.status {
-                    self.status = st;
-                }
-                if let Some(gtid) = track.last_gtid {
-                    self.note_gtid(&gtid);
-                }
-                Ok(Attempt::Done(Some(end)))
-            }
+            Ok(end) => Ok(Attempt::Done(Some(self.reply_done(end, track)))),
             Err(RelayError::Client(e)) => {
                 self.discard_backend();
                 Err(SessionError::Protocol(e))
@@ -162,6 +150,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(Attempt::Retry { writer: schema_lag, why: format!("{addr} answered ERR {code}") })
             }
         }
+    }
+
+    /// A complete reply: what it says about the session (status, GTID, outcome).
+    fn reply_done(&mut self, mut end: ReplyEnd, track: Tracking) -> ReplyEnd {
+        end.state_changed |= track.state_changed;
+        self.note_outcome(&end);
+        if let Some(code) = end.error {
+            self.ctx.metrics.error_sent(code);
+        }
+        if let Some(st) = end.status {
+            self.status = st;
+        }
+        if let Some(gtid) = track.last_gtid {
+            self.note_gtid(&gtid);
+        }
+        end
     }
 
     /// The backend connection broke before any reply byte: retry a read elsewhere, or tell
