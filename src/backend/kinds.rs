@@ -120,6 +120,8 @@ state_kinds! {
         "an open cursor (`COM_STMT_EXECUTE` with a cursor type) until fetched to the end, reset or closed";
     Diagnostics = "diagnostics", Replay, NextStatement,
         "warnings and errors, which outlive statements that use no table: a statement that reads them (`SHOW WARNINGS`, `@@warning_count`, `GET DIAGNOSTICS` …) on a connection holding another session's is preceded by that `SELECT` from a derived table, which empties them";
+    IdleTimeout = "idle_timeout", Reset, No,
+        "`wait_timeout` / `interactive_timeout`: replayed for the session's statements, and the proxy closes the idle client itself when its `wait_timeout` passes; a connection that carried one is reset when given back, so the server never closes it in the pool";
     StoredCode = "stored_code", Reset, No,
         "`CALL` and unrecognised statements: whatever the server does not report (named locks taken by a procedure …)";
     Xa = "xa", Close, Held,

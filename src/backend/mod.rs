@@ -356,6 +356,20 @@ impl BackendConn {
     pub fn stream(&mut self) -> &mut PacketStream<TcpStream> {
         &mut self.stream
     }
+
+    /// Whether an idle connection was closed by the server (its `wait_timeout`, a `KILL`, a
+    /// restart) or sent something unasked (MySQL's timeout error): a non-blocking peek, no
+    /// round trip. Such a connection is discarded before anything is sent on it.
+    pub fn closed_by_peer(&mut self) -> bool {
+        if !self.stream.buffered().is_empty() {
+            return true;
+        }
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(self.stream.get_ref()).peek(&mut probe) {
+            Ok(_) => true, // 0: EOF; more: bytes nobody asked for
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
 }
 
 impl Credentials {

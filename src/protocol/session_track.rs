@@ -8,6 +8,8 @@ use super::wire::{Reader, put_lenenc_bytes, put_lenenc_int};
 
 /// `SESSION_TRACK_SYSTEM_VARIABLES`.
 const TRACK_SYSTEM_VARIABLES: u8 = 0;
+/// `SESSION_TRACK_SCHEMA`.
+const TRACK_SCHEMA: u8 = 1;
 /// `SESSION_TRACK_STATE_CHANGE`.
 const TRACK_STATE_CHANGE: u8 = 2;
 /// The variable the proxy adds to a connection's tracked variables.
@@ -23,6 +25,8 @@ pub struct Rewritten {
     pub last_gtid: Option<String>,
     /// The packet carried a `SESSION_TRACK_STATE_CHANGE` entry: session state changed.
     pub state_changed: bool,
+    /// The current schema the packet reported (empty: none, e.g. after `DROP DATABASE`).
+    pub schema: Option<String>,
 }
 
 /// Reads an OK payload (header `0x00` or `0xFE`) received with session tracking on and rewrites
@@ -52,7 +56,12 @@ pub fn rewrite_ok(
     let state = if changed { r.lenenc_bytes("session state").ok()? } else { &[] };
     let split = split_state(state, keep_state_change)?;
     let needs_rewrite = if client_tracks { split.removed } else { changed || !lenenc_info };
-    let mut out = Rewritten { payload: None, last_gtid: split.last_gtid, state_changed: split.state_changed };
+    let mut out = Rewritten {
+        payload: None,
+        last_gtid: split.last_gtid,
+        state_changed: split.state_changed,
+        schema: split.schema,
+    };
     if !needs_rewrite {
         return Some(out);
     }
@@ -87,6 +96,7 @@ struct Split {
     kept: Vec<u8>,
     last_gtid: Option<String>,
     state_changed: bool,
+    schema: Option<String>,
     /// Some entry was taken out.
     removed: bool,
 }
@@ -97,6 +107,7 @@ fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
         kept: Vec::with_capacity(state.len()),
         last_gtid: None,
         state_changed: false,
+        schema: None,
         removed: false,
     };
     while !r.is_empty() {
@@ -111,6 +122,10 @@ fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
                 s.removed = true;
                 continue;
             }
+        }
+        if kind == TRACK_SCHEMA {
+            let name = Reader::new(data).lenenc_bytes("schema").ok()?;
+            s.schema = Some(String::from_utf8_lossy(name).into_owned());
         }
         if kind == TRACK_STATE_CHANGE {
             s.state_changed = true;
@@ -206,5 +221,8 @@ mod tests {
             !rewrite_ok(&tracked_ok(), true, true, false).unwrap().state_changed,
             "a GTID is not a state change"
         );
+        // OK after DROP DATABASE of the current schema (MariaDB 10.11): the schema is now none.
+        let dropped = [0x00, 0, 0, 0x02, 0x41, 0, 0, 0, 3, 1, 1, 0];
+        assert_eq!(rewrite_ok(&dropped, false, true, false).unwrap().schema.as_deref(), Some(""));
     }
 }

@@ -224,8 +224,10 @@ impl<'a> Pass<'a> {
     }
 
     fn show(&mut self, w: &[u8]) {
-        const PRIMARY: [&str; 7] =
-            ["MASTER", "BINARY", "BINLOG", "SLAVE", "REPLICA", "PROCESSLIST", "ENGINE"];
+        // GLOBAL: server settings and counters are the primary's, as on a direct connection
+        // (a SET GLOBAL by the session ran there).
+        const PRIMARY: [&str; 8] =
+            ["MASTER", "BINARY", "BINLOG", "SLAVE", "REPLICA", "PROCESSLIST", "ENGINE", "GLOBAL"];
         if eq(w, "WARNINGS") || eq(w, "ERRORS") || eq(w, "COUNT") || eq(w, "PROFILE") || eq(w, "PROFILES") {
             self.flags.set(Flags::SESSION_INFO);
         } else if PRIMARY.iter().any(|k| eq(w, k)) {
@@ -256,6 +258,9 @@ impl<'a> Pass<'a> {
     }
 
     fn sys_var(&mut self, text: &[u8]) {
+        if text.get(..9).is_some_and(|p| p.eq_ignore_ascii_case(b"@@global.")) {
+            self.flags.set(Flags::PRIMARY_ONLY);
+        }
         let name = text.rsplit(|&c| c == b'.').next().unwrap_or(text);
         let name = name.strip_prefix(b"@@").unwrap_or(name);
         if ["warning_count", "error_count"].iter().any(|n| eq(name, n)) {

@@ -25,6 +25,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
         self.status = status::AUTOCOMMIT;
         self.client_tracks_state = false;
+        self.idle_timeout = None;
         self.pool_key = self.conn_key();
     }
 

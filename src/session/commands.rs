@@ -30,7 +30,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 if let Some(end) = self.forward(&route, false, packet, ReplyKind::Single, false).await?
                     && end.error.is_none()
                 {
-                    self.set_schema(String::from_utf8_lossy(db).into_owned());
+                    self.set_schema(Some(String::from_utf8_lossy(db).into_owned()));
                 }
                 self.finish_statement();
                 Ok(())
@@ -169,6 +169,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if let Some(on) = fx.tracks_state_change {
                         self.client_tracks_state = on;
                     }
+                    if fx.timeouts {
+                        let secs =
+                            self.vars.get("wait_timeout").and_then(|v| v.trim_matches('\'').parse().ok());
+                        self.idle_timeout = secs.map(std::time::Duration::from_secs);
+                    }
                     if fx.untracked {
                         self.untracked_state();
                     }
@@ -177,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             },
             Kind::Use => {
                 if let Some(db) = use_target(sql, dialect) {
-                    self.set_schema(db);
+                    self.set_schema(Some(db));
                 }
             }
             // Unrecognised statements and administrative ones may leave what the server does
@@ -213,11 +218,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    fn set_schema(&mut self, db: String) {
+    /// The session's current schema (`None`: no schema selected).
+    pub(super) fn set_schema(&mut self, db: Option<String>) {
         if let Some(b) = self.backend.as_mut() {
-            b.conn().schema = Schema::Known(Some(db.clone()));
+            b.conn().schema = Schema::Known(db.clone());
         }
-        self.login.database = Some(db);
+        self.login.database = db;
     }
 
     /// After a command: keep the connection while a pin holds, otherwise give it back.

@@ -12,7 +12,9 @@ use crate::routing::{Route, Target};
 /// Unknown database, table, column: what a lagging replica says after DDL on the primary.
 const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];
 /// Held on reads too: the replica is shutting down or killed the connection; try another.
-const GOING_AWAY_ERRORS: [u16; 2] = [1053, 1927];
+const GOING_AWAY_ERRORS: [u16; 2] = [SERVER_SHUTDOWN, 1927];
+/// ER_SERVER_SHUTDOWN: the whole server is going away (1927 is one connection killed).
+const SERVER_SHUTDOWN: u16 = 1053;
 /// Errors a retryable read's reply is held back for.
 const HOLD: [u16; 5] = [
     SCHEMA_LAG_ERRORS[0],
@@ -96,6 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ) -> Result<Attempt, SessionError> {
         let retry =
             if retryable { Retryable { errors: &HOLD, bytes: HOLD_BYTES } } else { Retryable::default() };
+        let held_before = self.backend.is_some();
         let acquired = match self.acquire(route, need_insert_id).await {
             Ok(()) => self.fresh_outcome().await,
             Err(e) => Err(e),
@@ -109,10 +112,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
         let Some(backend) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
+        let fresh = !held_before;
         let addr = backend.server().address.clone();
         let hostgroup = backend.server().hostgroup;
         if let Err(e) = backend.conn().stream().write_raw(raw).await {
-            return self.backend_lost((&addr, hostgroup), &e.to_string(), retryable, last_seq).await;
+            // Nothing reached the server: any statement may go out again on a fresh connection,
+            // unless the session had state on this one.
+            let again = retryable || (fresh && self.pins.residue().is_empty());
+            return self.backend_lost((&addr, hostgroup), &e.to_string(), again, last_seq).await;
         }
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
         let mut track = Tracking {
@@ -132,7 +139,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Err(RelayError::Backend { source, client_saw_bytes: true }) => {
                 self.discard_backend();
-                self.ctx.pools().server_failed(&addr, &source.to_string());
                 Err(SessionError::BackendMidReply(format!("{addr}: {source}")))
             }
             Err(RelayError::Backend { source, client_saw_bytes: false }) => {
@@ -145,7 +151,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 } else {
                     debug_assert!(GOING_AWAY_ERRORS.contains(&code));
                     self.discard_backend();
-                    self.ctx.pools().server_failed(&addr, &format!("ERR {code}"));
+                    if code == SERVER_SHUTDOWN {
+                        self.ctx.pools().server_failed(&addr, &format!("ERR {code}"));
+                    }
                 }
                 Ok(Attempt::Retry { writer: schema_lag, why: format!("{addr} answered ERR {code}") })
             }
@@ -165,6 +173,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(gtid) = track.last_gtid {
             self.note_gtid(&gtid);
         }
+        if let Some(schema) = track.schema {
+            // The server's word on the current schema (USE, COM_INIT_DB, DROP DATABASE of it).
+            self.set_schema((!schema.is_empty()).then_some(schema));
+        }
         end
     }
 
@@ -178,7 +190,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         last_seq: u8,
     ) -> Result<Attempt, SessionError> {
         self.discard_backend();
-        self.ctx.pools().server_failed(addr, why);
         if retryable {
             return Ok(Attempt::Retry { writer: false, why: format!("{addr}: {why}") });
         }

@@ -101,6 +101,8 @@ pub enum SessionError {
     Refused(&'static str),
     #[error("backend failed mid-reply: {0}")]
     BackendMidReply(String),
+    #[error("idle longer than the session's wait_timeout")]
+    IdleTimeout,
 }
 
 type Backend = Pooled<BackendConnector>;
@@ -135,6 +137,8 @@ pub struct Session<S> {
     stmt_reads: u64,
     /// The client turned `session_track_state_change` on: it sees those entries.
     client_tracks_state: bool,
+    /// The session's `wait_timeout`: how long the client may stay idle.
+    idle_timeout: Option<std::time::Duration>,
     /// The pool key of the session's backend connections (user, flags, collation).
     pool_key: crate::backend::ConnKey,
     /// Counts changes of session state the proxy could not follow; part of every prepared
@@ -173,7 +177,9 @@ where
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) | Err(SessionError::ClientGone) => tracing::debug!(id, %peer, "session closed"),
+        Ok(()) | Err(SessionError::ClientGone | SessionError::IdleTimeout) => {
+            tracing::debug!(id, %peer, "session closed")
+        }
         Err(e @ SessionError::AccessDenied(_)) => {
             ctx.metrics.refused(2);
             tracing::info!(id, %peer, "login failed: {e}")
@@ -224,6 +230,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         stmt_reads: 0,
         client_tracks_state: false,
         parse_epoch: 0,
+        idle_timeout: None,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, collation: 0 },
     };
     session.pool_key = session.conn_key();
@@ -243,13 +250,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if stopping && !self.pins.has(PinReason::Transaction) {
                 return Ok(());
             }
-            let packet = if stopping {
-                self.client.read_packet(Some(0)).await?
-            } else {
-                tokio::select! {
-                    p = self.client.read_packet(Some(0)) => p?,
-                    _ = shutdown.changed() => continue,
+            // The client's own `wait_timeout`: an idle client is closed, as the server would.
+            let deadline = self.idle_timeout.map(|d| tokio::time::Instant::now() + d);
+            let idle = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
+            };
+            let packet = tokio::select! {
+                p = self.client.read_packet(Some(0)) => p?,
+                _ = shutdown.changed(), if !stopping => continue,
+                _ = idle => return Err(SessionError::IdleTimeout),
             };
             let Some(packet) = packet else { return Err(SessionError::ClientGone) };
             self.ctx.metrics.bytes_from_clients.fetch_add(packet.raw().len() as u64, Ordering::Relaxed);

@@ -106,6 +106,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if matches!(stmt.kind, Kind::Read | Kind::LockingRead | Kind::Show) {
             conn.outcome.select = id;
         }
+        if !conn.applied.vars.is_empty()
+            && super::state::IDLE_TIMEOUTS.iter().any(|n| conn.applied.get(n).is_some())
+        {
+            left.add(StateKind::IdleTimeout);
+        }
         if !conn.tracks_state {
             // The server cannot tell the proxy what changed: assume anything did.
             left.add(StateKind::UntrackedState);

@@ -48,6 +48,8 @@ pub struct Tracking {
     pub last_gtid: Option<String>,
     /// An OK packet of this reply reported a session-state change.
     pub state_changed: bool,
+    /// The current schema an OK packet of this reply reported.
+    pub schema: Option<String>,
     /// Bytes written to the client for this reply.
     pub sent_bytes: u64,
 }
@@ -131,6 +133,9 @@ where
                     track.last_gtid = rw.last_gtid;
                 }
                 track.state_changed |= rw.state_changed;
+                if rw.schema.is_some() {
+                    track.schema = rw.schema;
+                }
                 if let Some(payload) = rw.payload {
                     let mut frame = Vec::with_capacity(payload.len() + 4);
                     encode(&mut frame, buf[pos + 3], &payload);

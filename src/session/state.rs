@@ -27,6 +27,11 @@ const NOT_REPLAYED: [&str; 16] = [
     "session_track_transaction_info",
 ];
 
+/// Timeouts after which the server closes an idle connection: replayed for the session, but a
+/// pooled connection that carried one is reset before reuse (`idle_timeout` kind), and the
+/// proxy enforces `wait_timeout` on the client itself.
+pub const IDLE_TIMEOUTS: [&str; 2] = ["wait_timeout", "interactive_timeout"];
+
 /// Items of a successful `SET` the session must remember, and what in it cannot be replayed.
 pub fn apply_set(desired: &mut SessionVars, items: &[SetItem]) -> SetEffects {
     let mut fx = SetEffects::default();
@@ -47,7 +52,10 @@ pub fn apply_set(desired: &mut SessionVars, items: &[SetItem]) -> SetEffects {
                 }
                 fx.replaces_tracking |= name == "session_track_system_variables";
             }
-            SetItem::Session { name, value } => desired.set(name, value),
+            SetItem::Session { name, value } => {
+                fx.timeouts |= IDLE_TIMEOUTS.contains(&name.as_str());
+                desired.set(name, value)
+            }
             SetItem::Names { charset, collation } => desired.set_names(charset.clone(), collation.clone()),
             SetItem::CharacterSet(cs) => desired.set_charset(cs.clone()),
             SetItem::UserVar => fx.user_vars = true,
@@ -68,6 +76,8 @@ pub struct SetEffects {
     pub tracks_state_change: Option<bool>,
     /// The client set its own tracked variables: `last_gtid` is no longer among them.
     pub replaces_tracking: bool,
+    /// The client set `wait_timeout` or `interactive_timeout`.
+    pub timeouts: bool,
 }
 
 fn is_charset_var(name: &str) -> bool {

@@ -14,6 +14,10 @@ use crate::protocol::{caps, errcode};
 use crate::routing::gtid::GtidPos;
 use crate::routing::{Route, Target};
 
+/// Idle connections found closed by the server that one checkout discards before giving up
+/// (each costs no round trip).
+const MAX_DEAD_IDLE: u32 = 64;
+
 /// Why no backend could be had; carries the ERR payload to send the client.
 pub struct Unavailable(pub Bytes);
 
@@ -121,8 +125,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Makes sure the session holds a connection for `route`, synced to its state. A held
     /// (pinned) connection is used as it is. A reader hostgroup that cannot serve falls back
-    /// to the writer. A pooled connection found dead while syncing (nothing of the client's
-    /// statement was sent yet) is replaced once.
+    /// to the writer. An idle connection the server closed (its `wait_timeout`, a `KILL`) is
+    /// discarded unused, and one found broken while syncing (nothing of the client's statement
+    /// was sent yet) is replaced once; neither says anything about the server, whose health
+    /// only connects and the monitor decide.
     pub(super) async fn acquire(&mut self, route: &Route, need_insert_id: bool) -> Result<(), Unavailable> {
         if let Some(held) = self.backend.as_mut() {
             if need_insert_id && held.conn().applied.last_insert_id != self.vars.last_insert_id {
@@ -135,17 +141,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             return Ok(());
         }
-        let mut last = String::new();
-        for _ in 0..2 {
+        let (mut last, mut broken, mut dead) = (String::new(), 0, 0);
+        while broken < 2 && dead < MAX_DEAD_IDLE {
             let started = std::time::Instant::now();
-            let pooled = self.pick(route).await?;
+            let mut pooled = self.pick(route).await?;
             self.ctx.metrics.checkout_wait.observe(started.elapsed());
+            if pooled.reused && pooled.conn().closed_by_peer() {
+                dead += 1;
+                continue; // dropped: closed, its slot freed
+            }
             let (addr, hostgroup) = (pooled.server().address.clone(), pooled.server().hostgroup);
             match self.install(pooled, route, need_insert_id).await {
                 Ok(()) => return Ok(()),
                 Err(SyncFailure::Server(payload)) => return Err(Unavailable(payload)),
                 Err(SyncFailure::Broken(why)) => {
-                    self.ctx.pools().server_failed(&addr, &why);
+                    broken += 1;
                     last = format!("hostgroup {hostgroup}: backend {addr} failed: {why}");
                 }
             }

@@ -14,3 +14,4 @@ mod lifecycle;
 mod metrics;
 mod operations;
 mod routing;
+mod semantics;

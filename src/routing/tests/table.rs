@@ -171,6 +171,12 @@ const CASES: &[(&str, Target)] = &[
     ("SHOW SLAVE STATUS", W),
     ("SHOW REPLICA STATUS", W),
     ("SHOW PROCESSLIST", W),
+    ("SHOW GLOBAL VARIABLES LIKE 'max_connections'", W),
+    ("SHOW GLOBAL STATUS", W),
+    ("SELECT @@global.max_connections", W),
+    ("SELECT @@GLOBAL.sql_mode, @@session.sql_mode", W),
+    ("SHOW VARIABLES LIKE 'sql_mode'", R),
+    ("SELECT @@session.sql_mode", R),
     ("SHOW ENGINE INNODB STATUS", W),
     ("GET DIAGNOSTICS @n = NUMBER", W),
     // --- writes ---

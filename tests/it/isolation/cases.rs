@@ -38,6 +38,7 @@ pub enum Case {
     FoundRows,
     RowCount,
     StoredCode,
+    IdleTimeout,
     Xa,
 }
 
@@ -48,7 +49,7 @@ fn q(e: mysql_async::Error) -> String {
 }
 
 impl Case {
-    pub const ALL: [Case; 27] = [
+    pub const ALL: [Case; 28] = [
         Case::Schema,
         Case::SessionVariables,
         Case::CharacterSet,
@@ -75,6 +76,7 @@ impl Case {
         Case::FoundRows,
         Case::RowCount,
         Case::StoredCode,
+        Case::IdleTimeout,
         Case::Xa,
     ];
 
@@ -106,6 +108,7 @@ impl Case {
             Case::FoundRows => "found_rows",
             Case::RowCount => "row_count",
             Case::StoredCode => "stored_code",
+            Case::IdleTimeout => "idle_timeout",
             Case::Xa => "xa",
         }
     }
@@ -173,6 +176,7 @@ impl Case {
             }
             Case::RowCount => vec![format!("UPDATE {} SET n = n + 1", f.t)],
             Case::StoredCode => vec![format!("CALL {DATABASE}.iso_plock_{n}()")],
+            Case::IdleTimeout => vec!["SET wait_timeout = 1".into(), reader("SELECT 1")],
             Case::Xa => vec![
                 "XA START 'iso-xa'".into(),
                 format!("INSERT INTO {} VALUES ('xa')", f.tx),
@@ -436,6 +440,15 @@ impl Case {
                 let got = one::<i64>(b, "SELECT ROW_COUNT()").await;
                 if !matches!(got, Ok(Some(-1 | 0))) {
                     return Err(format!("ROW_COUNT() as the first statement: {got:?}, want 0 or -1"));
+                }
+            }
+            Case::IdleTimeout => {
+                if i == 0 {
+                    // Longer than the earlier session's wait_timeout: its connections must live.
+                    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                }
+                for sql in both("SELECT @@wait_timeout > 1") {
+                    expect(&sql, one::<u32>(b, &sql).await, Ok(Some(1)))?;
                 }
             }
             Case::Xa => {

@@ -1,0 +1,134 @@
+//! Session semantics drivers' test suites rely on, through the proxy as directly: the current
+//! schema dropped under the session, global settings read where they were set, `wait_timeout`
+//! closing idle clients, dead pooled connections, prepared statements released.
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts};
+
+use crate::support::cluster::{APP_PASSWORD, APP_USER, DATABASE};
+use crate::support::{Proxy, cluster, opts};
+
+async fn conn(port: u16, db: Option<&str>) -> Conn {
+    Conn::new(Opts::from(opts(port, APP_USER, APP_PASSWORD, db))).await.expect("connect")
+}
+
+/// `DROP DATABASE` of the session's own schema leaves it with none (the server says so in the
+/// OK packet); the session can then `USE` another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_current_schema_leaves_the_session_without_one() {
+    let proxy = Proxy::default().await;
+    let db = format!("sem_drop_{}", std::process::id());
+    for port in [cluster().primary.port, proxy.port()] {
+        cluster().primary.sql(&format!("CREATE DATABASE {db}"));
+        cluster().sync_replicas();
+        let mut c = conn(port, Some(&db)).await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+        for _ in 0..5 {
+            let now: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+            assert_eq!(now, None, "port {port}: no schema after dropping it");
+        }
+        c.query_drop(format!("USE {DATABASE}")).await.unwrap_or_else(|e| panic!("port {port}: USE: {e}"));
+        let now: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+        assert_eq!(now.as_deref(), Some(DATABASE), "port {port}");
+        let _ = c.disconnect().await;
+    }
+    proxy.shutdown().await;
+}
+
+/// A global setting the session changed is read back from the server it changed it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_set_by_the_session_reads_back() {
+    // Without read-your-writes, so routing alone decides where the reads go.
+    let config = crate::support::config_text(cluster(), "[routing]\nread_consistency = \"none\"\n");
+    let proxy = Proxy::start(&config).await;
+    let mut c = conn(proxy.port(), Some(DATABASE)).await;
+    let old: u32 = c.query_first("SELECT @@global.net_read_timeout").await.unwrap().unwrap();
+    c.query_drop(format!("SET GLOBAL net_read_timeout = {}", old + 7)).await.unwrap();
+    for _ in 0..10 {
+        let now: u32 = c.query_first("SELECT @@global.net_read_timeout").await.unwrap().unwrap();
+        assert_eq!(now, old + 7, "@@global read where it was set");
+        let shown: Option<(String, String)> =
+            c.query_first("SHOW GLOBAL VARIABLES LIKE 'net_read_timeout'").await.unwrap();
+        assert_eq!(shown.map(|(_, v)| v), Some((old + 7).to_string()), "SHOW GLOBAL VARIABLES");
+    }
+    c.query_drop(format!("SET GLOBAL net_read_timeout = {old}")).await.unwrap();
+    let _ = c.disconnect().await;
+    proxy.shutdown().await;
+}
+
+/// A client that sets `wait_timeout` and stays idle longer is closed, as by the server, while
+/// the proxy's pooled connections live on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_timeout_closes_the_idle_client_not_the_pool() {
+    let proxy = Proxy::default().await;
+    for port in [cluster().primary.port, proxy.port()] {
+        let mut c = conn(port, Some(DATABASE)).await;
+        c.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+        let t: u32 = c.query_first("SELECT @@wait_timeout").await.unwrap().unwrap();
+        assert_eq!(t, 1, "port {port}");
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert!(c.query_drop("SELECT 1").await.is_err(), "port {port}: the idle client was closed");
+    }
+    let mut other = conn(proxy.port(), Some(DATABASE)).await;
+    for _ in 0..10 {
+        other.query_drop("/* rwproxy:writer */ SELECT 1").await.unwrap();
+        other.query_drop("SELECT 1").await.unwrap();
+    }
+    proxy.shutdown().await;
+}
+
+/// Pooled connections the server closed (a DBA's KILL, a client's own wait_timeout) are
+/// dropped unused; the server is not taken out and nobody gets an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_pooled_connections_take_nothing_down() {
+    let user = format!("sem_kill_{}", std::process::id());
+    let extra = format!("[[users]]\nusername = \"{user}\"\npassword = \"k\"\ndefault_hostgroup = 0\n");
+    let proxy = Proxy::start(&crate::support::config_text(cluster(), &extra)).await;
+    let t = crate::support::table("sem_kill");
+    cluster().primary.sql(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'k'; GRANT ALL ON {DATABASE}.* TO '{user}'@'%'; \
+         CREATE TABLE {t} (v INT)"
+    ));
+    cluster().sync_replicas();
+    let login = || async {
+        Conn::new(Opts::from(opts(proxy.port(), &user, "k", Some(DATABASE)))).await.expect("login")
+    };
+    // Several pooled connections on the writer and both readers.
+    let mut warm = Vec::new();
+    for _ in 0..4 {
+        warm.push(login().await);
+    }
+    for c in &mut warm {
+        c.query_drop(format!("INSERT INTO {t} VALUES (1)")).await.unwrap();
+        c.query_drop("SELECT 1").await.unwrap();
+    }
+    for c in warm {
+        let _ = c.disconnect().await;
+    }
+    for node in cluster().nodes() {
+        let ids = node.sql(&format!(
+            "SELECT GROUP_CONCAT(ID) FROM information_schema.PROCESSLIST WHERE USER = '{user}'"
+        ));
+        for id in ids.split(',').filter(|s| !s.is_empty() && *s != "NULL") {
+            let _ = node.try_sql(&format!("KILL {id}"));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut errors = Vec::new();
+    for i in 0..20 {
+        let mut c = login().await;
+        for sql in [format!("INSERT INTO {t} VALUES ({i})"), "SELECT 1".to_string()] {
+            if let Err(e) = c.query_drop(&sql).await {
+                errors.push(format!("session {i}: {sql}: {e}"));
+            }
+        }
+        let _ = c.disconnect().await;
+    }
+    assert!(errors.is_empty(), "{} errors after the KILLs: {errors:?}", errors.len());
+    let (_, v) = proxy.admin_get("/servers").await;
+    for s in v["servers"].as_array().unwrap() {
+        assert_eq!(s["backing_off"], false, "{s}");
+    }
+    cluster().primary.sql(&format!("DROP TABLE {t}; DROP USER '{user}'@'%'"));
+    proxy.shutdown().await;
+}
