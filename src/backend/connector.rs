@@ -52,6 +52,7 @@ pub struct BackendConnector {
     learned: Mutex<HashMap<String, Stage1>>,
     connect_timeout: Duration,
     max_packet: usize,
+    max_prepared: usize,
     version_hostgroup: Option<u32>,
     version: ArcSwapOption<VersionInfo>,
 }
@@ -71,6 +72,7 @@ impl BackendConnector {
             learned: Mutex::new(HashMap::new()),
             connect_timeout: config.pool.connect_timeout,
             max_packet: config.proxy.max_allowed_packet,
+            max_prepared: config.pool.max_prepared_per_connection.get() as usize,
             version_hostgroup: config.version_hostgroup(),
             version: ArcSwapOption::empty(),
         }
@@ -149,9 +151,10 @@ impl Connector for BackendConnector {
             key.collation,
             self.max_packet,
         );
-        let conn = tokio::time::timeout(self.connect_timeout, fut).await.map_err(|_| {
+        let mut conn = tokio::time::timeout(self.connect_timeout, fut).await.map_err(|_| {
             BackendError::Timeout { addr: server.address.clone(), after: self.connect_timeout }
         })??;
+        conn.prepared.set_max(self.max_prepared);
         if Some(server.hostgroup) == self.version_hostgroup || self.version.load().is_none() {
             self.record_version(&conn.greeting);
         }

@@ -83,7 +83,7 @@ state_kinds! {
     LastInsertId = "last_insert_id", Replay, No,
         "`LAST_INSERT_ID()`, `@@identity`, `SET last_insert_id`: `SET last_insert_id = N` before a statement that reads it";
     PreparedStatements = "prepared_statements", Replay, No,
-        "binary-protocol statements: prepared lazily on the connection that runs them, under the schema, `sql_mode` and character set they were prepared with";
+        "binary-protocol statements: a client's prepare is a real one; executes prepare lazily on the connection that runs them, under the schema, `sql_mode` and character set they were prepared with; at most `pool.max_prepared_statements_per_connection` per connection, least recently used closed first";
     FoundRows = "found_rows", Replay, NextStatement,
         "`FOUND_ROWS()`: kept for the next statement after `SQL_CALC_FOUND_ROWS`; read on a connection whose last `SELECT` was another session's, a `SELECT` from a derived table runs first and gives a fresh session's value (a reset does not clear it)";
     RowCount = "row_count", Replay, No,

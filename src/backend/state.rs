@@ -105,48 +105,88 @@ pub struct OutcomeOwners {
 #[derive(Debug, Clone)]
 pub struct BackendStmt {
     pub id: u32,
-    /// The PREPARE_OK reply payloads (metadata), replayed to clients that prepare the same SQL.
+    /// The PREPARE_OK reply payloads (metadata), for lazy re-prepares' bookkeeping.
     pub reply: Vec<Vec<u8>>,
     /// Parameter types this backend statement last received.
     pub types: Option<Vec<u8>>,
+    /// When it was last used (the cache's clock), for least-recently-used eviction.
+    pub used: u64,
 }
 
 /// Statements prepared on a connection, keyed by SQL text and the parse state they were
-/// prepared under (`ParseState::key`); bounded.
-#[derive(Debug, Default)]
+/// prepared under (`ParseState::key`); at most `max`, the least recently used closed first.
+#[derive(Debug)]
 pub struct PreparedCache {
     map: HashMap<Vec<u8>, Vec<(u64, BackendStmt)>>,
     len: usize,
+    max: usize,
+    clock: u64,
 }
 
-pub const PREPARED_CACHE_MAX: usize = 256;
+/// The per-connection bound until the configured one is applied.
+pub const PREPARED_CACHE_MAX: usize = 20;
+
+impl Default for PreparedCache {
+    fn default() -> Self {
+        PreparedCache { map: HashMap::new(), len: 0, max: PREPARED_CACHE_MAX, clock: 0 }
+    }
+}
 
 impl PreparedCache {
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max.max(1);
+    }
+
     pub fn get(&self, sql: &[u8], parse: u64) -> Option<&BackendStmt> {
         self.map.get(sql)?.iter().find(|(k, _)| *k == parse).map(|(_, s)| s)
     }
 
+    /// Like `get`, and counts as a use.
     pub fn get_mut(&mut self, sql: &[u8], parse: u64) -> Option<&mut BackendStmt> {
-        self.map.get_mut(sql)?.iter_mut().find(|(k, _)| *k == parse).map(|(_, s)| s)
+        self.clock += 1;
+        let clock = self.clock;
+        let s = self.map.get_mut(sql)?.iter_mut().find(|(k, _)| *k == parse).map(|(_, s)| s)?;
+        s.used = clock;
+        Some(s)
     }
 
-    /// Inserts; returns the id of an evicted statement to close on the backend, if any.
-    pub fn insert(&mut self, sql: Vec<u8>, parse: u64, stmt: BackendStmt) -> Option<u32> {
-        let evicted = if self.len >= PREPARED_CACHE_MAX { self.evict_one() } else { None };
+    /// Room for one more: evicts least recently used statements while full; their ids, to
+    /// close on the backend.
+    pub fn make_room(&mut self) -> Vec<u32> {
+        let mut evicted = Vec::new();
+        while self.len >= self.max {
+            match self.evict_lru() {
+                Some(id) => evicted.push(id),
+                None => break,
+            }
+        }
+        evicted
+    }
+
+    /// Inserts; returns the ids of statements evicted to make room, to close on the backend.
+    pub fn insert(&mut self, sql: Vec<u8>, parse: u64, mut stmt: BackendStmt) -> Vec<u32> {
+        let mut evicted = Vec::new();
+        while self.len >= self.max {
+            match self.evict_lru() {
+                Some(id) => evicted.push(id),
+                None => break,
+            }
+        }
+        self.clock += 1;
+        stmt.used = self.clock;
         self.map.entry(sql).or_default().push((parse, stmt));
         self.len += 1;
         evicted
     }
 
-    fn evict_one(&mut self) -> Option<u32> {
-        let key = self.map.keys().next()?.clone();
-        let list = self.map.get_mut(&key)?;
-        let (_, victim) = list.remove(0);
-        if list.is_empty() {
-            self.map.remove(&key);
-        }
-        self.len -= 1;
-        Some(victim.id)
+    fn evict_lru(&mut self) -> Option<u32> {
+        let (sql, parse) = self
+            .map
+            .iter()
+            .flat_map(|(sql, list)| list.iter().map(move |(k, s)| (s.used, sql, *k)))
+            .min_by_key(|(used, _, _)| *used)
+            .map(|(_, sql, k)| (sql.clone(), k))?;
+        self.remove(&sql, parse).map(|s| s.id)
     }
 
     pub fn remove(&mut self, sql: &[u8], parse: u64) -> Option<BackendStmt> {
@@ -160,6 +200,13 @@ impl PreparedCache {
         Some(s)
     }
 
+    /// Forgets every statement; their ids, to close on the backend.
+    pub fn drain_ids(&mut self) -> Vec<u32> {
+        let ids = self.map.values().flatten().map(|(_, s)| s.id).collect();
+        self.clear();
+        ids
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
         self.len = 0;
@@ -171,5 +218,33 @@ impl PreparedCache {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt(id: u32) -> BackendStmt {
+        BackendStmt { id, reply: Vec::new(), types: None, used: 0 }
+    }
+
+    #[test]
+    fn the_least_recently_used_statement_goes_first() {
+        let mut c = PreparedCache::default();
+        c.set_max(2);
+        assert!(c.insert(b"a".to_vec(), 1, stmt(1)).is_empty());
+        assert!(c.insert(b"b".to_vec(), 1, stmt(2)).is_empty());
+        c.get_mut(b"a", 1);
+        assert_eq!(c.insert(b"c".to_vec(), 1, stmt(3)), vec![2], "b was used least recently");
+        assert!(c.get(b"a", 1).is_some() && c.get(b"b", 1).is_none());
+        assert_eq!(
+            c.insert(b"a".to_vec(), 2, stmt(4)),
+            vec![1],
+            "same SQL, other parse state: another entry"
+        );
+        let mut left = c.drain_ids();
+        left.sort();
+        assert_eq!((left, c.len()), (vec![3, 4], 0));
     }
 }

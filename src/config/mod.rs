@@ -108,6 +108,9 @@ pub struct PoolConfig {
     pub max_lifetime: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Backend prepared statements kept per connection (least recently used closed first);
+    /// times a server's `max_connections` it bounds what the proxy holds on that server.
+    pub max_prepared_per_connection: NonZeroU32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

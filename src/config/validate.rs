@@ -143,6 +143,11 @@ fn pool(p: PoolFile) -> Result<PoolConfig, ConfigError> {
         max_lifetime: millis(p.max_lifetime_ms, 3_600_000, "pool.max_lifetime_ms")?,
         backoff_initial: millis(p.backoff_initial_ms, 200, "pool.backoff_initial_ms")?,
         backoff_max: millis(p.backoff_max_ms, 5_000, "pool.backoff_max_ms")?,
+        max_prepared_per_connection: non_zero(
+            p.max_prepared_statements_per_connection,
+            20,
+            "pool.max_prepared_statements_per_connection",
+        )?,
     };
     if cfg.backoff_max < cfg.backoff_initial {
         return Err(invalid(

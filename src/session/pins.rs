@@ -37,6 +37,11 @@ impl Pins {
         StateKind::pinning().filter(|r| self.has(*r))
     }
 
+    /// An open cursor or pending long data: backend statements the session relies on.
+    pub fn holds_statement_state(&self) -> bool {
+        !self.cursors.is_empty() || !self.long_data.is_empty()
+    }
+
     /// On every statement's path: no iteration over the model.
     pub fn any(&self) -> bool {
         self.active != 0 || !self.cursors.is_empty() || !self.long_data.is_empty()

@@ -69,8 +69,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let parse = Arc::new(self.parse_state());
         let key = parse.key();
+        let keep = self.pins.holds_statement_state();
         let Some(b) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
-        let prepared = match b.conn().prepare_cached(sql, key).await {
+        // A client's prepare is a real one, as directly: its metadata and warnings are today's
+        // (after an ALTER TABLE, under this session's character set), not a cached reply.
+        let refreshed = if keep { Ok(()) } else { b.conn().close_statement(sql, key).await };
+        let prepared = match refreshed {
+            Ok(()) => b.conn().prepare_cached(sql, key, keep).await,
+            Err(e) => Err(e),
+        };
+        let prepared = match prepared {
             Ok(r) => r,
             Err(e) => {
                 self.discard_backend();
@@ -262,23 +270,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    /// A statement with an open cursor or pending long data is closed on the backend too
-    /// (which drops both); otherwise the backend statement stays cached for reuse.
+    /// Closed on the connection the session holds, when no other statement of the session is
+    /// the same one (that also drops an open cursor or pending long data); statements left on
+    /// idle connections are bounded per connection and closed least recently used first.
     pub(super) async fn stmt_close(&mut self, client_id: u32) {
         let Some(cs) = self.stmts.remove(&client_id) else { return };
+        let key = cs.parse.key();
         let open = self.pins.cursors.contains(&client_id) || self.pins.long_data.contains(&client_id);
         self.pins.long_data.retain(|&i| i != client_id);
         self.pins.cursors.retain(|&i| i != client_id);
-        if open && let Some(b) = self.backend.as_mut() {
+        let shared = self.stmts.values().any(|o| o.sql == cs.sql && o.parse.key() == key);
+        if let Some(b) = self.backend.as_mut().filter(|_| !shared) {
             let conn = b.conn();
-            match conn.prepared.remove(&cs.sql, cs.parse.key()) {
-                Some(old) => {
-                    let close = [&[crate::protocol::com::STMT_CLOSE][..], &old.id.to_le_bytes()].concat();
-                    if conn.stream().write_packet(0, &close).await.is_err() {
-                        self.discard_backend();
-                    }
-                }
-                None => conn.residue.add(crate::backend::StateKind::Cursors),
+            let known = conn.prepared.get(&cs.sql, key).is_some();
+            if conn.close_statement(&cs.sql, key).await.is_err() {
+                self.discard_backend();
+            } else if open && !known {
+                conn.residue.add(crate::backend::StateKind::Cursors);
             }
         }
         self.finish_statement();

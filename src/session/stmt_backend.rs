@@ -55,12 +55,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ) -> Result<Result<u32, Answered>, SessionError> {
         let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(Answered)) };
         let (sql, parse) = (cs.sql.clone(), cs.parse.clone());
+        let keep = self.pins.holds_statement_state();
         let Some(b) = self.backend.as_mut() else { return Ok(Err(Answered)) };
         let conn = b.conn();
-        let result = match conn.prepared.get(&sql, parse.key()) {
-            Some(s) => Ok(Ok(s.id)),
+        let cached = conn.prepared.get_mut(&sql, parse.key()).map(|s| s.id);
+        let result = match cached {
+            Some(id) => Ok(Ok(id)),
             None if in_state(conn, &parse) => {
-                conn.prepare_cached(&sql, parse.key()).await.map_err(|e| e.to_string())
+                conn.prepare_cached(&sql, parse.key(), keep).await.map_err(|e| e.to_string())
             }
             None => {
                 let back = SyncTarget {
@@ -70,7 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     need_insert_id: false,
                     may_reset: false,
                 };
-                Box::pin(prepare_elsewhere(conn, &sql, &parse, &back)).await
+                Box::pin(prepare_elsewhere(conn, (&sql, &parse), &back, keep)).await
             }
         };
         match result {
@@ -122,16 +124,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 /// (a connection cannot leave its schema).
 async fn prepare_elsewhere(
     conn: &mut BackendConn,
-    sql: &[u8],
-    parse: &ParseState,
+    (sql, parse): (&[u8], &ParseState),
     back: &SyncTarget<'_>,
+    keep: bool,
 ) -> Result<Result<u32, bytes::Bytes>, String> {
     let vars = conn.applied.with_parse(&parse.vars);
     // The session may hold state on this connection, so it is never reset here: where going
     // there or back would need one, the statement is prepared in the current state instead.
     let needs_reset = |to: &SessionVars, from: &SessionVars| plan(to, from, false, conn.mariadb).0;
     if needs_reset(&vars, &conn.applied) || needs_reset(back.vars, &vars) {
-        return conn.prepare_cached(sql, parse.key()).await.map_err(|e| e.to_string());
+        return conn.prepare_cached(sql, parse.key(), keep).await.map_err(|e| e.to_string());
     }
     let there = SyncTarget {
         vars: &vars,
@@ -148,7 +150,7 @@ async fn prepare_elsewhere(
     if let Err(err) = sync(sync_to(conn, &there).await)? {
         return Ok(Err(err));
     }
-    let prepared = conn.prepare_cached(sql, parse.key()).await.map_err(|e| e.to_string())?;
+    let prepared = conn.prepare_cached(sql, parse.key(), keep).await.map_err(|e| e.to_string())?;
     match sync(sync_to(conn, back).await)? {
         Ok(()) => Ok(prepared),
         Err(err) => Ok(Err(err)),

@@ -7,6 +7,7 @@ mod support;
 
 mod consistency;
 mod failures;
+mod statements;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -132,3 +132,28 @@ async fn killed_pooled_connections_take_nothing_down() {
     cluster().primary.sql(&format!("DROP TABLE {t}; DROP USER '{user}'@'%'"));
     proxy.shutdown().await;
 }
+
+/// A client's COM_STMT_PREPARE is answered with today's metadata (after an ALTER TABLE), as
+/// directly, not with a reply cached from an earlier prepare of the same text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepare_after_alter_table_sees_the_new_columns() {
+    use rwproxy::protocol::ReplyKind;
+    let proxy = Proxy::default().await;
+    let t = crate::support::table("sem_alter");
+    let columns = |reply: &[Vec<u8>]| u16::from_le_bytes([reply[0][5], reply[0][6]]);
+    for port in [cluster().primary.port, proxy.port()] {
+        cluster().primary.sql(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a INT)"));
+        cluster().sync_replicas();
+        let mut c =
+            crate::support::raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.unwrap();
+        // On the writer: one connection, so an old reply cached there would be found.
+        let prepare = format!("\x16/* rwproxy:writer */ SELECT * FROM {t}");
+        assert_eq!(columns(&c.command(prepare.as_bytes(), ReplyKind::Prepare).await), 1, "port {port}");
+        cluster().primary.sql(&format!("ALTER TABLE {t} ADD b INT"));
+        cluster().sync_replicas();
+        assert_eq!(columns(&c.command(prepare.as_bytes(), ReplyKind::Prepare).await), 2, "port {port}");
+        c.quit().await;
+    }
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    proxy.shutdown().await;
+}
