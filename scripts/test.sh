@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, and the integration tests against a real
 # MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed),
-# including the Django example's own test suite run through the proxy with mysqlclient.
+# including the Django example's own test suite and mysqlclient's own tests run through the proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
 source scripts/ensure-python-deps.sh
 source scripts/ensure-promtool.sh
+source scripts/ensure-peer-suites.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

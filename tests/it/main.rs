@@ -13,5 +13,6 @@ mod isolation;
 mod lifecycle;
 mod metrics;
 mod operations;
+mod peers;
 mod routing;
 mod semantics;
