@@ -70,6 +70,8 @@ pub enum Schema {
 pub struct BackendConn {
     stream: PacketStream<TcpStream>,
     pub addr: String,
+    /// `addr`, shared cheaply (what `KILL` needs to reach the thread running a statement).
+    pub peer: std::sync::Arc<str>,
     pub greeting: HandshakeV10,
     /// Capabilities in force on this connection.
     pub capabilities: u32,
@@ -136,6 +138,7 @@ impl BackendConn {
         let mut conn = BackendConn {
             stream,
             addr: addr.to_string(),
+            peer: addr.into(),
             greeting,
             capabilities,
             schema: Schema::Known(None),

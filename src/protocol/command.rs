@@ -30,6 +30,8 @@ pub enum ClientCommand<'a> {
     },
     SetOption(u16),
     ResetConnection,
+    /// COM_PROCESS_KILL: close the session with this (proxy) id.
+    ProcessKill(u32),
     /// Anything else: answered with ERR 1047 by the proxy.
     Unsupported(u8),
 }
@@ -60,6 +62,7 @@ impl<'a> ClientCommand<'a> {
                 ClientCommand::SetOption(u16::from_le_bytes([b[0], b[1]]))
             }
             com::RESET_CONNECTION => ClientCommand::ResetConnection,
+            com::PROCESS_KILL => ClientCommand::ProcessKill(stmt_id()?),
             other => ClientCommand::Unsupported(other),
         })
     }
@@ -72,9 +75,13 @@ impl<'a> ClientCommand<'a> {
             StmtPrepare(_) => Some(ReplyKind::Prepare),
             StmtFetch { .. } => Some(ReplyKind::Rows),
             FieldList => Some(ReplyKind::FieldList),
-            InitDb(_) | Statistics | Ping | SetOption(_) | ResetConnection | StmtReset { .. } => {
-                Some(ReplyKind::Single)
-            }
+            InitDb(_)
+            | Statistics
+            | Ping
+            | SetOption(_)
+            | ResetConnection
+            | StmtReset { .. }
+            | ProcessKill(_) => Some(ReplyKind::Single),
             StmtClose { .. } | StmtSendLongData { .. } | Quit | ChangeUser(_) | Unsupported(_) => None,
         }
     }

@@ -120,6 +120,7 @@ pub mod com {
     pub const QUERY: u8 = 0x03;
     pub const FIELD_LIST: u8 = 0x04;
     pub const STATISTICS: u8 = 0x09;
+    pub const PROCESS_KILL: u8 = 0x0c;
     pub const PING: u8 = 0x0e;
     pub const CHANGE_USER: u8 = 0x11;
     pub const STMT_PREPARE: u8 = 0x16;
@@ -141,6 +142,10 @@ pub mod errcode {
     pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     pub const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
     pub const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
+    pub const UNKNOWN_THREAD: (u16, &str) = (1094, "HY000");
+    pub const NOT_OWNER: (u16, &str) = (1095, "HY000");
+    pub const CONNECTION_KILLED: (u16, &str) = (1927, "70100");
+    pub const NOT_SUPPORTED: (u16, &str) = (1235, "42000");
     /// ProxySQL answers a query rule's `error_msg` with this code.
     pub const RULE_ERROR: (u16, &str) = (1148, "42000");
     /// A backend lost before the client saw any byte of the reply (the client's own

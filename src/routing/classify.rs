@@ -185,6 +185,7 @@ impl<'a> Pass<'a> {
             _ if eq(w, "EXECUTE") => f.set(Flags::EXECUTE_SQL),
             _ if eq(w, "DEALLOCATE") => f.set(Flags::DEALLOCATE_SQL),
             _ if eq(w, "GET") => f.set(Flags::SESSION_INFO),
+            _ if eq(w, "KILL") => f.set(Flags::KILL),
             _ => {}
         }
     }
@@ -236,7 +237,8 @@ impl<'a> Pass<'a> {
     }
 
     fn function(&mut self, name: &[u8]) {
-        const TABLE: [(&str, u64); 14] = [
+        const TABLE: [(&str, u64); 15] = [
+            ("CONNECTION_ID", Flags::CONNECTION_ID),
             ("GET_LOCK", Flags::GET_LOCK),
             ("RELEASE_LOCK", Flags::RELEASE_LOCK),
             ("RELEASE_ALL_LOCKS", Flags::RELEASE_ALL_LOCKS),

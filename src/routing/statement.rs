@@ -85,6 +85,10 @@ impl Flags {
     pub const HANDLER_CLOSE: u64 = 1 << 32;
     /// `ROW_COUNT()`: reads the previous statement's affected rows.
     pub const ROW_COUNT: u64 = 1 << 33;
+    /// `CONNECTION_ID()`: the proxy answers the session's own id where it can.
+    pub const CONNECTION_ID: u64 = 1 << 34;
+    /// `KILL …`: acts on proxy sessions, never forwarded.
+    pub const KILL: u64 = 1 << 35;
 
     pub fn has(self, f: u64) -> bool {
         self.0 & f != 0

@@ -67,6 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .or_else(|| user.default_schema.clone());
         self.login.user = user;
         self.pool_key = self.conn_key();
+        self.handle.set_user(&self.login.user.username);
         if self.login.database.is_some() {
             let route = self.schema_check_route();
             if let Err(Unavailable(payload)) = self.acquire(&route, false).await {

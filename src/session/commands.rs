@@ -67,6 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             ClientCommand::StmtReset { stmt_id } => self.stmt_reset(self.stmt_id(stmt_id), packet).await,
             ClientCommand::StmtFetch { stmt_id } => self.stmt_fetch(self.stmt_id(stmt_id), packet).await,
             ClientCommand::Quit => Ok(()),
+            ClientCommand::ProcessKill(id) => self.kill(super::kill::Kill::Connection(Some(id)), 1).await,
             ClientCommand::Unsupported(code) => {
                 let msg = format!("Unknown command {code:#04x}");
                 self.send_err(1, errcode::UNKNOWN_COMMAND, &msg).await
@@ -91,6 +92,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn query(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
         let stmt = classify(sql, self.dialect());
+        if stmt.flags.has(Flags::KILL | Flags::CONNECTION_ID) && self.answered_locally(&stmt, sql).await? {
+            return Ok(());
+        }
         self.drop_soft_pins(stmt.reads_outcome());
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
@@ -233,6 +237,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.publish_pins();
         if !self.pins.any() {
             self.release_backend();
+        }
+    }
+
+    /// `KILL …` and `SELECT CONNECTION_ID()`: answered in the proxy's terms. True when done.
+    async fn answered_locally(&mut self, stmt: &Statement, sql: &[u8]) -> Result<bool, SessionError> {
+        let dialect = self.dialect();
+        if stmt.flags.has(Flags::KILL) && stmt.statements == 1 {
+            self.kill(super::kill::parse_kill(sql, dialect), 1).await?;
+            return Ok(true);
+        }
+        match super::kill::connection_id_query(sql, dialect) {
+            Some(name) => self.answer_connection_id(&name).await.map(|()| true),
+            None => Ok(false),
         }
     }
 

@@ -115,7 +115,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let fresh = !held_before;
         let addr = backend.server().address.clone();
         let hostgroup = backend.server().hostgroup;
+        self.handle.set_running(Some((backend.conn().peer.clone(), backend.conn().greeting.connection_id)));
         if let Err(e) = backend.conn().stream().write_raw(raw).await {
+            self.handle.set_running(None);
             // Nothing reached the server: any statement may go out again on a fresh connection,
             // unless the session had state on this one.
             let again = retryable || (fresh && self.pins.residue().is_empty());
@@ -130,6 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             ..Tracking::default()
         };
         let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
+        self.handle.set_running(None);
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(end) => Ok(Attempt::Done(Some(self.reply_done(end, track)))),

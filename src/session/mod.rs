@@ -5,10 +5,12 @@ mod change_user;
 mod commands;
 mod consistency;
 mod forward;
+mod kill;
 mod limits;
 mod outcome;
 mod pins;
 mod prepared;
+mod registry;
 mod relay;
 mod state;
 mod stats;
@@ -51,6 +53,8 @@ pub struct Context {
     pub reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::server::reload::ReloadRequest>>,
     /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Live sessions by id, for `KILL`.
+    pub sessions: registry::Registry,
     next_id: AtomicU32,
 }
 
@@ -67,6 +71,7 @@ impl Context {
             metrics,
             digests,
             ready: std::sync::atomic::AtomicBool::new(true),
+            sessions: registry::Registry::default(),
             reloads: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })
@@ -103,6 +108,8 @@ pub enum SessionError {
     BackendMidReply(String),
     #[error("idle longer than the session's wait_timeout")]
     IdleTimeout,
+    #[error("killed")]
+    Killed,
 }
 
 type Backend = Pooled<BackendConnector>;
@@ -139,6 +146,8 @@ pub struct Session<S> {
     client_tracks_state: bool,
     /// The session's `wait_timeout`: how long the client may stay idle.
     idle_timeout: Option<std::time::Duration>,
+    /// What other sessions' `KILL` sees of this one.
+    handle: std::sync::Arc<registry::Handle>,
     /// The pool key of the session's backend connections (user, flags, collation).
     pool_key: crate::backend::ConnKey,
     /// Counts changes of session state the proxy could not follow; part of every prepared
@@ -176,8 +185,9 @@ where
         }
         Err(e) => Err(e),
     };
+    ctx.sessions.remove(id);
     match result {
-        Ok(()) | Err(SessionError::ClientGone | SessionError::IdleTimeout) => {
+        Ok(()) | Err(SessionError::ClientGone | SessionError::IdleTimeout | SessionError::Killed) => {
             tracing::debug!(id, %peer, "session closed")
         }
         Err(e @ SessionError::AccessDenied(_)) => {
@@ -207,6 +217,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         client.write_packet(seq, &err_packet(code, state, &msg)).await?;
         return Err(SessionError::Refused("user max_connections reached"));
     }
+    let handle = ctx.sessions.register(id, &login.user.username);
     let mut session = Session {
         client,
         ctx: ctx.clone(),
@@ -231,6 +242,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         client_tracks_state: false,
         parse_epoch: 0,
         idle_timeout: None,
+        handle,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, collation: 0 },
     };
     session.pool_key = session.conn_key();
@@ -258,10 +270,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     None => std::future::pending().await,
                 }
             };
+            let handle = self.handle.clone();
             let packet = tokio::select! {
                 p = self.client.read_packet(Some(0)) => p?,
                 _ = shutdown.changed(), if !stopping => continue,
                 _ = idle => return Err(SessionError::IdleTimeout),
+                _ = handle.killed() => return Err(SessionError::Killed),
             };
             let Some(packet) = packet else { return Err(SessionError::ClientGone) };
             self.ctx.metrics.bytes_from_clients.fetch_add(packet.raw().len() as u64, Ordering::Relaxed);
@@ -270,6 +284,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Ok(());
             }
             self.command(cmd, &packet).await?;
+            if self.handle.is_killed() {
+                return Err(SessionError::Killed);
+            }
         }
     }
 

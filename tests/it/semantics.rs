@@ -157,3 +157,75 @@ async fn a_prepare_after_alter_table_sees_the_new_columns() {
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     proxy.shutdown().await;
 }
+
+fn server_code(e: &mysql_async::Error) -> u16 {
+    match e {
+        mysql_async::Error::Server(s) => s.code,
+        _ => 0,
+    }
+}
+
+/// The id in the greeting is the session's: `CONNECTION_ID()` answers it, `KILL QUERY` and
+/// `KILL` act on that session, another user may not, and an id that is not a proxy session is
+/// unknown (never forwarded: the primary thread with that number is somebody else's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_connection_id_act_on_proxy_sessions() {
+    let proxy = Proxy::default().await;
+    let mut a = conn(proxy.port(), Some(DATABASE)).await;
+    let mut b = conn(proxy.port(), Some(DATABASE)).await;
+    let id = a.id();
+    let reported: u32 = a.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    assert_eq!(reported, id, "CONNECTION_ID() is the greeting's id");
+
+    let sleeper = tokio::spawn(async move {
+        let r = a.query_drop("SELECT SLEEP(20)").await;
+        (a, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (mut a, r) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), sleeper).await.unwrap().unwrap();
+    assert_eq!(r.as_ref().err().map(server_code), Some(1317), "the running statement was interrupted: {r:?}");
+    a.query_drop("SELECT 1").await.expect("KILL QUERY leaves the session alive");
+
+    // A direct connection to the primary: its thread id is no proxy session's.
+    let mut direct = conn(cluster().primary.port, Some(DATABASE)).await;
+    let stranger: u32 = direct.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let e = b.query_drop(format!("KILL {stranger}")).await.unwrap_err();
+    assert_eq!(server_code(&e), 1094, "{e}");
+    direct.query_drop("SELECT 1").await.expect("the stranger lives");
+
+    let mut other = Conn::new(Opts::from(opts(proxy.port(), "other", "other", None))).await.unwrap();
+    let e = other.query_drop(format!("KILL {id}")).await.unwrap_err();
+    assert_eq!(server_code(&e), 1095, "{e}");
+
+    b.query_drop(format!("KILL {id}")).await.unwrap();
+    assert!(a.query_drop("SELECT 1").await.is_err(), "the killed session is closed");
+    b.query_drop("SELECT 1").await.expect("the killer goes on");
+    let e = b.query_drop("KILL CONNECTION_ID()").await.unwrap_err();
+    assert_eq!(server_code(&e), 1927, "{e}");
+    proxy.shutdown().await;
+}
+
+/// The proxy's own answer to `SELECT CONNECTION_ID()` has the server's shape, in both EOF modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_id_answer_has_the_servers_shape() {
+    use rwproxy::protocol::caps;
+    let proxy = Proxy::default().await;
+    for extra in [0, caps::DEPRECATE_EOF] {
+        let mut replies = Vec::new();
+        for port in [cluster().primary.port, proxy.port()] {
+            let mut c = crate::support::raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), extra)
+                .await
+                .unwrap();
+            let mut reply = c.query("SELECT CONNECTION_ID()").await;
+            let row = reply.len() - 2;
+            assert_eq!(reply[row][1..], c.greeting.connection_id.to_string().into_bytes()[..], "port {port}");
+            reply.remove(row);
+            replies.push(reply);
+            c.quit().await;
+        }
+        assert_eq!(replies[0], replies[1], "caps {extra:#x}");
+    }
+    proxy.shutdown().await;
+}
