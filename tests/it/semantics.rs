@@ -229,3 +229,43 @@ async fn the_connection_id_answer_has_the_servers_shape() {
     }
     proxy.shutdown().await;
 }
+
+/// What a procedure leaves in user variables (an OUT parameter, a `SET @x` in its body), a
+/// `HANDLER` opened, and `SET profiling = 1` stay with the session: it keeps the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn procedures_handlers_and_profiling_keep_their_connection() {
+    let proxy = Proxy::default().await;
+    let n = std::process::id();
+    let (t, p) = (crate::support::table("sem_proc"), format!("{DATABASE}.sem_proc_{n}"));
+    let mut direct = conn(cluster().primary.port, Some(DATABASE)).await;
+    direct.query_drop(format!("CREATE TABLE {t} (a INT); INSERT INTO {t} VALUES (1), (2)")).await.unwrap();
+    direct
+        .query_drop(format!(
+            "CREATE PROCEDURE {p}(IN x INT, OUT y INT) BEGIN SET y = x * 2; SET @sem_body = x; END"
+        ))
+        .await
+        .unwrap();
+    cluster().sync_replicas();
+    let mut c = conn(proxy.port(), Some(DATABASE)).await;
+    c.query_drop(format!("CALL {p}(21, @sem_out)")).await.unwrap();
+    c.exec_drop(format!("CALL {p}(?, @sem_out2)"), (4,)).await.unwrap();
+    for _ in 0..10 {
+        let v: (i64, i64, i64) =
+            c.query_first("SELECT @sem_out, @sem_out2, @sem_body").await.unwrap().unwrap();
+        assert_eq!(v, (42, 8, 4), "OUT parameters and body variables");
+    }
+    let short = t.rsplit('.').next().unwrap();
+    c.query_drop(format!("HANDLER {t} OPEN")).await.unwrap();
+    for _ in 0..5 {
+        let rows: Vec<i32> = c.query(format!("HANDLER {short} READ NEXT")).await.unwrap();
+        assert!(rows.len() <= 1, "HANDLER READ runs where the handler is open");
+    }
+    c.query_drop(format!("HANDLER {short} CLOSE")).await.unwrap();
+    c.query_drop("SET profiling = 1").await.unwrap();
+    c.query_drop(format!("SELECT COUNT(*) FROM {t}")).await.unwrap();
+    let profiles: Vec<(u32, f64, String)> = c.query("SHOW PROFILES").await.unwrap();
+    assert!(profiles.iter().any(|(_, _, q)| q.contains("COUNT(*)")), "profiled where it ran: {profiles:?}");
+    let _ = c.disconnect().await;
+    direct.query_drop(format!("DROP TABLE {t}; DROP PROCEDURE {p}")).await.unwrap();
+    proxy.shutdown().await;
+}
