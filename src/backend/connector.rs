@@ -134,11 +134,12 @@ impl BackendConnector {
 }
 
 impl Connector for BackendConnector {
-    type Conn = BackendConn;
+    /// Boxed: a checked-out connection moves through pool, session and futures by pointer.
+    type Conn = Box<BackendConn>;
     type Key = ConnKey;
     type Error = BackendError;
 
-    async fn connect(&self, server: &ServerId, key: &ConnKey) -> Result<BackendConn, BackendError> {
+    async fn connect(&self, server: &ServerId, key: &ConnKey) -> Result<Box<BackendConn>, BackendError> {
         let creds = self.credentials(&key.user).ok_or_else(|| BackendError::Unsupported {
             addr: server.address.clone(),
             what: format!("no backend credentials known for user {:?}", &*key.user),
@@ -158,10 +159,10 @@ impl Connector for BackendConnector {
         if Some(server.hostgroup) == self.version_hostgroup || self.version.load().is_none() {
             self.record_version(&conn.greeting);
         }
-        Ok(conn)
+        Ok(Box::new(conn))
     }
 
-    async fn reset(&self, conn: &mut BackendConn) -> bool {
+    async fn reset(&self, conn: &mut Box<BackendConn>) -> bool {
         if conn.residue.cleanup() == Some(super::Mechanism::Close) {
             return false;
         }

@@ -72,6 +72,8 @@ pub struct BackendConn {
     pub addr: String,
     /// `addr`, shared cheaply (what `KILL` needs to reach the thread running a statement).
     pub peer: std::sync::Arc<str>,
+    /// `peer`'s id in the sessions' address table (0: not looked up yet).
+    pub peer_id: u32,
     pub greeting: HandshakeV10,
     /// Capabilities in force on this connection.
     pub capabilities: u32,
@@ -139,6 +141,7 @@ impl BackendConn {
             stream,
             addr: addr.to_string(),
             peer: addr.into(),
+            peer_id: 0,
             greeting,
             capabilities,
             schema: Schema::Known(None),

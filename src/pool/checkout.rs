@@ -56,10 +56,17 @@ impl<C: Connector> Pools<C> {
                 let server = &self.servers[i];
                 match server.take(key, prefer, accept) {
                     Take::Idle(idle) => {
-                        return Ok(self.wrap(server, key, idle.conn, idle.permit, idle.created, true));
+                        return Ok(self.wrap(
+                            server,
+                            key,
+                            idle.conn,
+                            idle.permit,
+                            idle.created,
+                            Some(idle.since),
+                        ));
                     }
                     Take::Permit(permit) => match self.open(server, key).await {
-                        Ok(conn) => return Ok(self.wrap(server, key, conn, permit, Instant::now(), false)),
+                        Ok(conn) => return Ok(self.wrap(server, key, conn, permit, Instant::now(), None)),
                         Err(e) if C::is_server_down(&e) => drop(permit),
                         Err(source) => return Err(PoolError::Refused { hostgroup, source }),
                     },
@@ -143,7 +150,7 @@ impl<C: Connector> Pools<C> {
         conn: C::Conn,
         permit: Permit,
         created: Instant,
-        reused: bool,
+        idle_since: Option<Instant>,
     ) -> Pooled<C> {
         server.stats.checkouts.fetch_add(1, Ordering::Relaxed);
         server.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -155,7 +162,8 @@ impl<C: Connector> Pools<C> {
             key: key.clone(),
             created,
             _outstanding: outstanding,
-            reused,
+            reused: idle_since.is_some(),
+            idle_for: idle_since.map(|t| t.elapsed()).unwrap_or_default(),
         }
     }
 }

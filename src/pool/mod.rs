@@ -69,6 +69,8 @@ pub struct Pooled<C: Connector> {
     _outstanding: Outstanding,
     /// Whether the connection came from the idle list rather than a fresh connect.
     pub reused: bool,
+    /// How long it lay idle before this checkout (zero for a fresh connect).
+    pub idle_for: Duration,
 }
 
 /// Counts a checked-out connection against its server while it lives.

@@ -63,8 +63,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         // Latency over throughput for request/response traffic.
         let _nodelay = stream.set_nodelay(true);
         let (ctx, stop, alive) = (ctx.clone(), stop_rx.clone(), alive_tx.clone());
+        // A duplicate of the socket, so a KILL from another session can close this one.
+        let kill_switch = socket2::SockRef::from(&stream).try_clone().ok();
         tokio::spawn(async move {
-            session::serve(stream, peer, ctx, stop).await;
+            session::serve(stream, peer, ctx, stop, kill_switch).await;
             drop(alive);
         });
     };

@@ -115,7 +115,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let fresh = !held_before;
         let addr = backend.server().address.clone();
         let hostgroup = backend.server().hostgroup;
-        self.handle.set_running(Some((backend.conn().peer.clone(), backend.conn().greeting.connection_id)));
+        let conn = backend.conn();
+        if conn.peer_id == 0 {
+            conn.peer_id = self.ctx.sessions.addresses.intern(&conn.peer);
+        }
+        self.handle.set_running(Some((conn.peer_id, conn.greeting.connection_id)));
         if let Err(e) = backend.conn().stream().write_raw(raw).await {
             self.handle.set_running(None);
             // Nothing reached the server: any statement may go out again on a fresh connection,

@@ -152,7 +152,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if !query {
             handle.kill();
         }
-        if let Some((addr, thread)) = handle.running()
+        let running = handle
+            .running()
+            .and_then(|(addr, thread)| Some((self.ctx.sessions.addresses.get(addr)?, thread)));
+        if let Some((addr, thread)) = running
             && let Err(why) = self.kill_backend_query(addr, thread).await
         {
             let (code, state) = errcode::PROXY_BACKEND;

@@ -156,8 +156,13 @@ pub struct Session<S> {
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
-pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<Context>, shutdown: watch::Receiver<bool>)
-where
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+    kill_switch: Option<socket2::Socket>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let max_packet = ctx.config().proxy.max_allowed_packet;
@@ -170,7 +175,7 @@ where
         let _sent = client.write_packet(0, &err_packet_pre_handshake(code, "Too many connections")).await;
         return;
     };
-    let result = match login(client, &ctx, id, peer, slot).await {
+    let result = match login(client, &ctx, (id, peer), slot, kill_switch).await {
         Ok(mut session) => {
             let r = session.run(shutdown).await;
             if let Err(SessionError::Protocol(ProtocolError::TooLarge { .. })) = &r {
@@ -202,9 +207,9 @@ where
 async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: PacketStream<S>,
     ctx: &Arc<Context>,
-    id: u32,
-    peer: SocketAddr,
+    (id, peer): (u32, SocketAddr),
     mut slot: Slot,
+    kill_switch: Option<socket2::Socket>,
 ) -> Result<Session<S>, SessionError> {
     let salt = crate::protocol::auth::new_salt();
     let greeting = auth::greeting(ctx, id, &salt);
@@ -217,7 +222,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         client.write_packet(seq, &err_packet(code, state, &msg)).await?;
         return Err(SessionError::Refused("user max_connections reached"));
     }
-    let handle = ctx.sessions.register(id, &login.user.username);
+    let handle = ctx.sessions.register(id, &login.user.username, kill_switch);
     let mut session = Session {
         client,
         ctx: ctx.clone(),
@@ -270,14 +275,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     None => std::future::pending().await,
                 }
             };
-            let handle = self.handle.clone();
             let packet = tokio::select! {
                 p = self.client.read_packet(Some(0)) => p?,
                 _ = shutdown.changed(), if !stopping => continue,
-                _ = idle => return Err(SessionError::IdleTimeout),
-                _ = handle.killed() => return Err(SessionError::Killed),
+                _ = idle, if deadline.is_some() => return Err(SessionError::IdleTimeout),
             };
-            let Some(packet) = packet else { return Err(SessionError::ClientGone) };
+            let Some(packet) = packet else {
+                return Err(if self.handle.is_killed() {
+                    SessionError::Killed
+                } else {
+                    SessionError::ClientGone
+                });
+            };
             self.ctx.metrics.bytes_from_clients.fetch_add(packet.raw().len() as u64, Ordering::Relaxed);
             let cmd = ClientCommand::parse(packet.payload())?;
             if cmd == ClientCommand::Quit {

@@ -1,20 +1,46 @@
 //! The live sessions of this proxy by id (the connection id clients got in the greeting), so
-//! `KILL` can act on them: which user owns each, and which backend thread runs its statement.
+//! `KILL` can act on them: which user owns each, which backend thread runs its statement, and
+//! a handle on its client socket to close it. Nothing here costs a lock per statement.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+/// Backend addresses by a small id, so a session can publish where its statement runs with
+/// one atomic store. Append-only: an id names the same address for the life of the proxy.
+#[derive(Debug, Default)]
+pub struct Addresses {
+    list: Mutex<Vec<Arc<str>>>,
+}
+
+impl Addresses {
+    /// The id of `addr` (from 1), adding it if new.
+    pub fn intern(&self, addr: &Arc<str>) -> u32 {
+        let Ok(mut l) = self.list.lock() else { return 0 };
+        match l.iter().position(|a| a == addr) {
+            Some(i) => i as u32 + 1,
+            None => {
+                l.push(addr.clone());
+                l.len() as u32
+            }
+        }
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<str>> {
+        let l = self.list.lock().ok()?;
+        l.get((id as usize).checked_sub(1)?).cloned()
+    }
+}
 
 /// One session as others may see it.
 #[derive(Debug, Default)]
 pub struct Handle {
     user: Mutex<String>,
-    /// The backend (address, thread id) running the session's statement right now.
-    running: Mutex<Option<(Arc<str>, u32)>>,
+    /// (address id << 32) | backend thread id of the statement running now; 0: none.
+    running: AtomicU64,
     killed: AtomicBool,
-    wake: Notify,
+    /// A duplicate of the client's socket: shutting it down ends the session wherever it is.
+    client: Mutex<Option<socket2::Socket>>,
 }
 
 impl Handle {
@@ -28,42 +54,43 @@ impl Handle {
         }
     }
 
-    pub fn set_running(&self, running: Option<(Arc<str>, u32)>) {
-        if let Ok(mut r) = self.running.lock() {
-            *r = running;
-        }
+    /// Publishes (or with `None` clears) the backend thread running the session's statement.
+    pub fn set_running(&self, running: Option<(u32, u32)>) {
+        let v = running.map_or(0, |(addr, thread)| u64::from(addr) << 32 | u64::from(thread));
+        self.running.store(v, Ordering::Release);
     }
 
-    pub fn running(&self) -> Option<(Arc<str>, u32)> {
-        self.running.lock().ok().and_then(|r| r.clone())
+    /// (address id, backend thread id) of the statement running now.
+    pub fn running(&self) -> Option<(u32, u32)> {
+        let v = self.running.load(Ordering::Acquire);
+        (v != 0).then_some(((v >> 32) as u32, v as u32))
     }
 
-    /// Asks the session to close (after its running statement, which the killer interrupts).
+    /// Ends the session: its client connection is shut down (an idle session sees it close
+    /// at once, a running one when its reply is written).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.wake.notify_one();
+        if let Ok(c) = self.client.lock()
+            && let Some(s) = c.as_ref()
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
-    }
-
-    /// Completes when the session is asked to close.
-    pub async fn killed(&self) {
-        while !self.is_killed() {
-            self.wake.notified().await;
-        }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Registry {
     sessions: Mutex<HashMap<u32, Arc<Handle>>>,
+    pub addresses: Addresses,
 }
 
 impl Registry {
-    pub fn register(&self, id: u32, user: &str) -> Arc<Handle> {
-        let h = Arc::new(Handle::default());
+    pub fn register(&self, id: u32, user: &str, client: Option<socket2::Socket>) -> Arc<Handle> {
+        let h = Arc::new(Handle { client: Mutex::new(client), ..Handle::default() });
         h.set_user(user);
         if let Ok(mut m) = self.sessions.lock() {
             m.insert(id, h.clone());
@@ -71,9 +98,13 @@ impl Registry {
         h
     }
 
+    /// Forgets a session that ended (its socket duplicate is closed here).
     pub fn remove(&self, id: u32) {
-        if let Ok(mut m) = self.sessions.lock() {
-            m.remove(&id);
+        let gone = self.sessions.lock().ok().and_then(|mut m| m.remove(&id));
+        if let Some(h) = gone
+            && let Ok(mut c) = h.client.lock()
+        {
+            *c = None;
         }
     }
 

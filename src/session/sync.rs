@@ -18,6 +18,11 @@ use crate::routing::{Route, Target};
 /// (each costs no round trip).
 const MAX_DEAD_IDLE: u32 = 64;
 
+/// Idle time after which a checked-out connection is peeked for a server-side close first.
+/// A connection back in the pool for less than this was just used; the peek (a syscall) is
+/// skipped and a close found later is handled by the unsent-statement retry.
+const PEEK_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Why no backend could be had; carries the ERR payload to send the client.
 pub struct Unavailable(pub Bytes);
 
@@ -146,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let started = std::time::Instant::now();
             let mut pooled = self.pick(route).await?;
             self.ctx.metrics.checkout_wait.observe(started.elapsed());
-            if pooled.reused && pooled.conn().closed_by_peer() {
+            if pooled.idle_for >= PEEK_AFTER_IDLE && pooled.conn().closed_by_peer() {
                 dead += 1;
                 continue; // dropped: closed, its slot freed
             }
@@ -223,11 +228,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let key = &self.pool_key;
         let want_schema = Schema::Known(self.login.database.clone());
         let (vars, multi) = (&self.vars, self.multi_statements);
-        let prefer = |c: &BackendConn| {
+        // The pool hands out its own connection type (boxed, see `BackendConnector::Conn`).
+        #[allow(clippy::borrowed_box)]
+        let prefer = |c: &Box<BackendConn>| {
             c.schema == want_schema && c.multi_statements == multi && c.applied.same_settings(vars)
         };
         let no_schema = self.login.database.is_none();
-        let accept = |c: &BackendConn| !no_schema || c.schema == Schema::Known(None);
+        #[allow(clippy::borrowed_box)]
+        let accept = |c: &Box<BackendConn>| !no_schema || c.schema == Schema::Known(None);
         self.ctx.pools().checkout_where(hostgroup, key, &prefer, &accept, applied).await
     }
 
