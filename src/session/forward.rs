@@ -28,6 +28,17 @@ const HOLD_BYTES: usize = 64 * 1024;
 /// Further attempts for a read after the first failed.
 const READ_RETRIES: u32 = 2;
 
+/// What goes to the backend for one statement.
+#[derive(Clone, Copy)]
+pub(super) enum Frames<'a> {
+    /// These frames, on whichever connection serves the statement.
+    Raw(&'a [u8]),
+    /// A client's COM_STMT_EXECUTE of its statement `client_id`: rebuilt for each connection
+    /// tried (it carries that connection's statement id), so binary-protocol reads are
+    /// retried like text ones.
+    Execute { client_id: u32, packet: &'a Packet },
+}
+
 enum Attempt {
     Done(Option<ReplyEnd>),
     /// Nothing reached the client; try again (on the writer when `writer`).
@@ -48,7 +59,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         kind: ReplyKind,
         binary: bool,
     ) -> Result<Option<ReplyEnd>, SessionError> {
-        self.forward_bytes(route, need_insert_id, packet.raw(), packet.last_seq, kind, binary).await
+        self.forward_bytes(route, need_insert_id, Frames::Raw(packet.raw()), packet.last_seq, kind, binary)
+            .await
     }
 
     /// Like `forward` for frames the proxy built (rewritten statement ids). Reads routed to a
@@ -58,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &mut self,
         route: &Route,
         need_insert_id: bool,
-        raw: &[u8],
+        frames: Frames<'_>,
         last_seq: u8,
         kind: ReplyKind,
         binary: bool,
@@ -68,6 +80,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut last_failure = String::new();
         for attempt in 0..=READ_RETRIES {
             let retry_here = retryable && route.target == Target::Reader;
+            let built;
+            let raw = match frames {
+                Frames::Raw(raw) => raw,
+                Frames::Execute { client_id, packet } => {
+                    match Box::pin(self.execute_frames(client_id, &route, need_insert_id, packet)).await? {
+                        Some(frames) => {
+                            built = frames;
+                            &built[..]
+                        }
+                        None => return Ok(None),
+                    }
+                }
+            };
             match self.attempt(&route, need_insert_id, raw, last_seq, kind, binary, retry_here).await? {
                 Attempt::Done(end) => return Ok(end),
                 Attempt::Retry { writer, why } => {

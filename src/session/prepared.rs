@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::forward::Frames;
 use super::stmt_backend::ParseState;
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::packet::encode;
 use crate::protocol::{Packet, ReplyKind, errcode, status};
-use crate::routing::{Flags, Statement, classify};
+use crate::routing::{Flags, Route, Statement, classify};
 
 /// A statement as the client knows it.
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if id == LAST_PREPARED { self.next_stmt_id.wrapping_sub(1) } else { id }
     }
 
-    async fn unknown_stmt(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
+    pub(super) async fn unknown_stmt(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
         let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
         self.send_err(1, errcode::UNKNOWN_STMT, &msg).await
     }
@@ -126,7 +127,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Acquires the statement's route and its backend id, answering the client on failure.
-    async fn stmt_backend(&mut self, client_id: u32, packet: &Packet) -> Result<Option<u32>, SessionError> {
+    pub(super) async fn stmt_backend(
+        &mut self,
+        client_id: u32,
+        packet: &Packet,
+    ) -> Result<Option<u32>, SessionError> {
         let Some(cs) = self.stmts.get(&client_id) else { return Ok(None) };
         let (stmt, sql) = (cs.stmt.clone(), cs.sql.clone());
         self.drop_soft_pins(stmt.reads_outcome());
@@ -142,35 +147,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(cs) = self.stmts.get(&client_id) else {
             return self.unknown_stmt(client_id, "mysqld_stmt_execute").await;
         };
-        let (stmt, params, sql, key) = (cs.stmt.clone(), cs.params, cs.sql.clone(), cs.parse.key());
-        let never_bound = cs.types.is_none();
-        let Some(layout) = exec_layout(packet.payload(), params) else {
+        let (stmt, sql) = (cs.stmt.clone(), cs.sql.clone());
+        let Some(layout) = exec_layout(packet.payload(), cs.params) else {
             return self.send_err(1, (1210, "HY000"), "Incorrect arguments to mysqld_stmt_execute").await;
         };
-        let Some(mut backend_id) = self.stmt_backend(client_id, packet).await? else {
-            self.finish_statement();
-            return Ok(());
-        };
-        let unbound = never_bound && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0);
-        if unbound && self.backend_types_known(&sql, key) {
-            // The backend statement holds types another session bound: use a fresh one.
-            match Box::pin(self.fresh_backend_stmt(client_id)).await? {
-                Some(id) => backend_id = id,
-                None => {
-                    self.finish_statement();
-                    return Ok(());
-                }
-            }
-        }
-        let payload = self.rewrite_execute(client_id, backend_id, (&sql, key), packet.payload(), &layout);
-        let mut raw = Vec::with_capacity(payload.len() + 8);
-        encode(&mut raw, 0, &payload);
+        self.drop_soft_pins(stmt.reads_outcome());
         let route = self.route(&stmt, &sql);
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_reads = stmt.flags.bits();
         let started = std::time::Instant::now();
+        let frames = Frames::Execute { client_id, packet };
         let end =
-            self.forward_bytes(&route, need_id, &raw, packet.last_seq, ReplyKind::ResultSets, true).await?;
+            self.forward_bytes(&route, need_id, frames, packet.last_seq, ReplyKind::ResultSets, true).await?;
         self.record_statement(&route, &stmt, started.elapsed(), end.as_ref());
         self.pins.long_data.retain(|&i| i != client_id);
         if let Some(end) = end {
@@ -187,6 +175,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         self.finish_statement();
         Ok(())
+    }
+
+    /// The frames of a client's execute for a connection serving `route` (acquired here, the
+    /// statement prepared on it when needed); `None` when the client has been answered.
+    pub(super) async fn execute_frames(
+        &mut self,
+        client_id: u32,
+        route: &Route,
+        need_id: bool,
+        packet: &Packet,
+    ) -> Result<Option<Vec<u8>>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else {
+            self.unknown_stmt(client_id, "mysqld_stmt_execute").await?;
+            return Ok(None);
+        };
+        let (params, sql, key, never_bound) = (cs.params, cs.sql.clone(), cs.parse.key(), cs.types.is_none());
+        let Some(layout) = exec_layout(packet.payload(), params) else { return Ok(None) };
+        if let Err(Unavailable(payload)) = self.acquire(route, need_id).await {
+            self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
+            return Ok(None);
+        }
+        let Ok(mut backend_id) = self.backend_stmt(client_id).await? else { return Ok(None) };
+        let unbound = never_bound && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0);
+        if unbound && self.backend_types_known(&sql, key) {
+            // The backend statement holds types another session bound: use a fresh one.
+            match Box::pin(self.fresh_backend_stmt(client_id)).await? {
+                Some(id) => backend_id = id,
+                None => return Ok(None),
+            }
+        }
+        let payload = self.rewrite_execute(client_id, backend_id, (&sql, key), packet.payload(), &layout);
+        let mut raw = Vec::with_capacity(payload.len() + 8);
+        encode(&mut raw, 0, &payload);
+        Ok(Some(raw))
     }
 
     /// The execute payload for the backend: its statement id, and parameter types injected
@@ -262,7 +284,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let mut raw = Vec::new();
                 encode(&mut raw, 0, &payload);
                 let route = self.writer_route();
-                self.forward_bytes(&route, false, &raw, packet.last_seq, ReplyKind::Single, false).await?;
+                self.forward_bytes(
+                    &route,
+                    false,
+                    Frames::Raw(&raw),
+                    packet.last_seq,
+                    ReplyKind::Single,
+                    false,
+                )
+                .await?;
             }
             None => self.send_ok(1).await?,
         }
@@ -312,7 +342,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut raw = Vec::new();
         encode(&mut raw, 0, &payload);
         let route = self.writer_route();
-        let end = self.forward_bytes(&route, false, &raw, packet.last_seq, ReplyKind::Rows, true).await?;
+        let end = self
+            .forward_bytes(&route, false, Frames::Raw(&raw), packet.last_seq, ReplyKind::Rows, true)
+            .await?;
         if end.is_none_or(|e| e.error.is_some() || e.status.is_some_and(|s| s & status::LAST_ROW_SENT != 0)) {
             self.pins.cursors.retain(|&i| i != client_id);
         }
