@@ -78,6 +78,7 @@ fn benches(c: &mut Criterion) {
         collation: 45,
         status: 2,
         auth_plugin: b"mysql_native_password".to_vec(),
+        mariadb_caps: 0x1d,
     }
     .encode();
     g.bench_function("decode_greeting", |b| b.iter(|| HandshakeV10::decode(black_box(&greeting))));

@@ -74,7 +74,8 @@ if [ -n "$base_pid" ]; then
   awk -v t="$((b1 - b0))" -v hz="$hz" -v n="$bn" 'BEGIN { printf "  baseline CPU      : %.1f us per query (%d queries)\n", t * 1e6 / hz / n, n }'
 fi
 
-echo "  connections cleaned before reuse: $(curl -s http://127.0.0.1:16080/metrics | awk '/^rwproxy_backend_cleanups_total/ && $2 > 0 {printf "%s ", $0}')"
+cleaned=$(curl -s http://127.0.0.1:16080/metrics | awk '/^rwproxy_backend_cleanups_total/ && $2 > 0 {printf "%s ", $0}')
+echo "  connections cleaned before reuse: ${cleaned:-none}"
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$proxy_pid/status"; }
 echo 5 >"/proc/$proxy_pid/clear_refs"   # reset the peak-RSS counter
 before=$(rss VmRSS)

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, and the integration tests against a real
 # MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed),
-# including the Django example's own test suite and mysqlclient's own tests run through the proxy.
+# including the Django example's own test suite, mysqlclient's own tests and Node's drivers run
+# through the proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
 source scripts/ensure-python-deps.sh
 source scripts/ensure-promtool.sh
 source scripts/ensure-peer-suites.sh
+source scripts/ensure-node-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

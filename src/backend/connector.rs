@@ -26,13 +26,14 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// Which pooled connections are interchangeable: same user, same login-time flags
-/// (`caps::POOL_KEY`). `collation` is 0 when sessions replay their handshake collation with
+/// (`caps::POOL_KEY`, `mariadb_caps::POOL_KEY`). `collation` is 0 when sessions replay their handshake collation with
 /// `SET NAMES` (the connection then logs in with the server's default); otherwise the
 /// connection logs in with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnKey {
     pub user: Arc<str>,
     pub capabilities: u32,
+    pub mariadb_caps: u32,
     pub collation: u8,
 }
 
@@ -43,6 +44,7 @@ pub struct VersionInfo {
     /// How the backend reads version-conditional comments.
     pub dialect: crate::routing::Dialect,
     pub capabilities: u32,
+    pub mariadb_caps: u32,
     pub collation: u8,
 }
 
@@ -115,6 +117,7 @@ impl BackendConnector {
             server_version: greeting.server_version.clone(),
             dialect: crate::routing::Dialect::from_server_version(&greeting.server_version),
             capabilities: greeting.capabilities,
+            mariadb_caps: greeting.mariadb_caps,
             collation: greeting.collation,
         })));
     }
@@ -126,7 +129,7 @@ impl BackendConnector {
         user: &str,
         creds: &Credentials,
     ) -> Result<BackendConn, BackendError> {
-        let fut = BackendConn::connect(addr, user, creds, 0, 0x21, self.max_packet);
+        let fut = BackendConn::connect(addr, user, creds, (0, 0), 0x21, self.max_packet);
         tokio::time::timeout(self.connect_timeout, fut)
             .await
             .map_err(|_| BackendError::Timeout { addr: addr.to_string(), after: self.connect_timeout })?
@@ -148,7 +151,7 @@ impl Connector for BackendConnector {
             &server.address,
             &key.user,
             &creds,
-            key.capabilities,
+            (key.capabilities, key.mariadb_caps),
             key.collation,
             self.max_packet,
         );

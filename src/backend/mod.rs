@@ -15,7 +15,9 @@ use crate::protocol::auth::{self, NATIVE_PLUGIN, Stage1};
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, parse_auth_switch};
 use crate::protocol::reply::HEAD_LEN;
 use crate::protocol::reply::parse_err;
-use crate::protocol::{MAX_PAYLOAD, PacketStream, ProtocolError, ReplyKind, ReplyTracker, Step, caps, com};
+use crate::protocol::{
+    MAX_PAYLOAD, PacketStream, ProtocolError, ReplyKind, ReplyTracker, Step, caps, com, mariadb_caps,
+};
 
 pub use collations::collation_name;
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
@@ -105,7 +107,7 @@ impl BackendConn {
         addr: &str,
         username: &str,
         secret: &Credentials,
-        capabilities: u32,
+        (capabilities, mariadb_caps): (u32, u32),
         collation: u8,
         max_packet: usize,
     ) -> Result<BackendConn, BackendError> {
@@ -125,6 +127,8 @@ impl BackendConn {
         // Session tracking is always asked for: OK packets then report each write's GTID; the
         // relay removes what the client did not negotiate.
         let capabilities = (capabilities | caps::BACKEND_BASE | caps::SESSION_TRACK) & greeting.capabilities;
+        // MariaDB's extended ones go with the server's `CLIENT_MYSQL` unset (also unset here).
+        let mariadb_caps = (mariadb_caps | mariadb_caps::BACKEND_BASE) & greeting.mariadb_caps;
         // Collation 0: the server's own default (from its greeting); sessions replay theirs.
         let collation = if collation == 0 { greeting.collation } else { collation };
         let response = HandshakeResponse {
@@ -135,6 +139,7 @@ impl BackendConn {
             auth_response: secret.scramble(&greeting.salt),
             database: None,
             auth_plugin: Some(NATIVE_PLUGIN.as_bytes().to_vec()),
+            mariadb_caps,
         };
         stream.write_packet(1, &response.encode()).await.map_err(perr)?;
         let mut conn = BackendConn {

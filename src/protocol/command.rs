@@ -28,6 +28,10 @@ pub enum ClientCommand<'a> {
     StmtFetch {
         stmt_id: u32,
     },
+    /// MariaDB's COM_STMT_BULK_EXECUTE: one statement run for many rows of parameters.
+    StmtBulkExecute {
+        stmt_id: u32,
+    },
     SetOption(u16),
     ResetConnection,
     /// COM_PROCESS_KILL: close the session with this (proxy) id.
@@ -57,6 +61,7 @@ impl<'a> ClientCommand<'a> {
             com::STMT_CLOSE => ClientCommand::StmtClose { stmt_id: stmt_id()? },
             com::STMT_RESET => ClientCommand::StmtReset { stmt_id: stmt_id()? },
             com::STMT_FETCH => ClientCommand::StmtFetch { stmt_id: stmt_id()? },
+            com::STMT_BULK_EXECUTE => ClientCommand::StmtBulkExecute { stmt_id: stmt_id()? },
             com::SET_OPTION => {
                 let b = body.get(..2).ok_or(ProtocolError::Truncated("set option"))?;
                 ClientCommand::SetOption(u16::from_le_bytes([b[0], b[1]]))
@@ -71,7 +76,7 @@ impl<'a> ClientCommand<'a> {
     pub fn reply_kind(&self) -> Option<ReplyKind> {
         use ClientCommand::*;
         match self {
-            Query(_) | StmtExecute { .. } => Some(ReplyKind::ResultSets),
+            Query(_) | StmtExecute { .. } | StmtBulkExecute { .. } => Some(ReplyKind::ResultSets),
             StmtPrepare(_) => Some(ReplyKind::Prepare),
             StmtFetch { .. } => Some(ReplyKind::Rows),
             FieldList => Some(ReplyKind::FieldList),
@@ -88,7 +93,8 @@ impl<'a> ClientCommand<'a> {
 
     /// Binary-protocol rows follow (a cursor may end the reply early).
     pub fn is_binary(&self) -> bool {
-        matches!(self, ClientCommand::StmtExecute { .. } | ClientCommand::StmtFetch { .. })
+        use ClientCommand::*;
+        matches!(self, StmtExecute { .. } | StmtFetch { .. } | StmtBulkExecute { .. })
     }
 }
 
@@ -122,5 +128,9 @@ mod tests {
         assert_eq!(ClientCommand::StmtClose { stmt_id: 1 }.reply_kind(), None);
         assert_eq!(ClientCommand::Statistics.reply_kind(), Some(ReplyKind::Single));
         assert!(ClientCommand::StmtFetch { stmt_id: 1 }.is_binary());
+        let bulk = ClientCommand::parse(b"\xfa\x07\x00\x00\x00\x80\x00").unwrap();
+        assert_eq!(bulk, ClientCommand::StmtBulkExecute { stmt_id: 7 });
+        assert!(bulk.is_binary());
+        assert_eq!(bulk.reply_kind(), Some(ReplyKind::ResultSets));
     }
 }

@@ -14,6 +14,9 @@ pub struct HandshakeV10 {
     pub collation: u8,
     pub status: u16,
     pub auth_plugin: Vec<u8>,
+    /// MariaDB's extended capabilities (`mariadb_caps`), sent when `CLIENT_MYSQL`
+    /// (`LONG_PASSWORD`) is not in `capabilities`.
+    pub mariadb_caps: u32,
 }
 
 impl HandshakeV10 {
@@ -30,8 +33,9 @@ impl HandshakeV10 {
         out.extend_from_slice(&self.status.to_le_bytes());
         out.extend_from_slice(&((self.capabilities >> 16) as u16).to_le_bytes());
         out.push(self.salt.len() as u8 + 1);
-        // 6 reserved bytes + 4 bytes of MariaDB extended capabilities: none advertised.
-        out.extend_from_slice(&[0; 10]);
+        out.extend_from_slice(&[0; 6]);
+        let ext = if self.capabilities & caps::LONG_PASSWORD == 0 { self.mariadb_caps } else { 0 };
+        out.extend_from_slice(&ext.to_le_bytes());
         out.extend_from_slice(part2);
         out.extend(std::iter::repeat_n(0u8, 13usize.saturating_sub(part2.len())));
         put_nul_str(&mut out, &self.auth_plugin);
@@ -53,7 +57,12 @@ impl HandshakeV10 {
         let high = r.u16("capabilities")?;
         let capabilities = u32::from(low) | u32::from(high) << 16;
         let salt_len = r.u8("salt length")?;
-        r.take(10, "reserved")?;
+        let reserved = r.take(10, "reserved")?;
+        let mariadb_caps = if capabilities & caps::LONG_PASSWORD == 0 {
+            u32::from_le_bytes([reserved[6], reserved[7], reserved[8], reserved[9]])
+        } else {
+            0
+        };
         if capabilities & caps::SECURE_CONNECTION != 0 {
             let n = usize::from(salt_len).saturating_sub(8).max(13);
             let part2 = r.take(n, "salt")?;
@@ -62,7 +71,16 @@ impl HandshakeV10 {
         }
         let auth_plugin =
             if capabilities & caps::PLUGIN_AUTH != 0 { r.nul_str().to_vec() } else { Vec::new() };
-        Ok(HandshakeV10 { server_version, connection_id, salt, capabilities, collation, status, auth_plugin })
+        Ok(HandshakeV10 {
+            server_version,
+            connection_id,
+            salt,
+            capabilities,
+            collation,
+            status,
+            auth_plugin,
+            mariadb_caps,
+        })
     }
 }
 
@@ -76,6 +94,9 @@ pub struct HandshakeResponse {
     pub auth_response: Vec<u8>,
     pub database: Option<Vec<u8>>,
     pub auth_plugin: Option<Vec<u8>>,
+    /// MariaDB's extended capabilities: the filler's last 4 bytes, read when `CLIENT_MYSQL`
+    /// (`LONG_PASSWORD`) is not in `capabilities`.
+    pub mariadb_caps: u32,
 }
 
 impl HandshakeResponse {
@@ -93,7 +114,12 @@ impl HandshakeResponse {
         }
         let max_packet = r.u32("max packet")?;
         let collation = r.u8("collation")?;
-        r.take(23, "filler")?;
+        let filler = r.take(23, "filler")?;
+        let mariadb_caps = if capabilities & caps::LONG_PASSWORD == 0 {
+            u32::from_le_bytes([filler[19], filler[20], filler[21], filler[22]])
+        } else {
+            0
+        };
         let username = r.nul_str().to_vec();
         let auth_response = if capabilities & caps::PLUGIN_AUTH_LENENC_DATA != 0 {
             r.lenenc_bytes("auth response")?
@@ -116,6 +142,7 @@ impl HandshakeResponse {
             auth_response,
             database,
             auth_plugin,
+            mariadb_caps,
         })
     }
 
@@ -124,7 +151,9 @@ impl HandshakeResponse {
         out.extend_from_slice(&self.capabilities.to_le_bytes());
         out.extend_from_slice(&self.max_packet.to_le_bytes());
         out.push(self.collation);
-        out.extend_from_slice(&[0; 23]);
+        out.extend_from_slice(&[0; 19]);
+        let ext = if self.capabilities & caps::LONG_PASSWORD == 0 { self.mariadb_caps } else { 0 };
+        out.extend_from_slice(&ext.to_le_bytes());
         put_nul_str(&mut out, &self.username);
         if self.capabilities & caps::PLUGIN_AUTH_LENENC_DATA != 0 {
             put_lenenc_bytes(&mut out, &self.auth_response);
@@ -196,6 +225,7 @@ impl ChangeUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::mariadb_caps;
 
     // Greeting captured from MariaDB 10.11 (salt and thread id shortened to fixed bytes).
     const MARIADB_GREETING: &[u8] = b"\x0a5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x2a\x00\x00\x00\
@@ -212,6 +242,8 @@ IJKLMNOPQRST\x00mysql_native_password\x00";
         assert_eq!(h.status, 2);
         assert_eq!(h.capabilities & caps::PLUGIN_AUTH, caps::PLUGIN_AUTH);
         assert_eq!(h.auth_plugin, b"mysql_native_password");
+        // Progress, bulk, extended metadata, metadata caching.
+        assert_eq!(h.mariadb_caps, 0x1d);
     }
 
     #[test]
@@ -240,11 +272,18 @@ IJKLMNOPQRST\x00mysql_native_password\x00";
             auth_response: vec![1; 20],
             database: Some(b"test".to_vec()),
             auth_plugin: Some(b"caching_sha2_password".to_vec()),
+            mariadb_caps: mariadb_caps::STMT_BULK_OPERATIONS,
         };
         let bytes = r.encode();
         assert_eq!(&bytes[..4], &(r.capabilities).to_le_bytes());
+        assert_eq!(&bytes[28..32], &mariadb_caps::STMT_BULK_OPERATIONS.to_le_bytes());
         assert_eq!(HandshakeResponse::decode(&bytes).unwrap(), r);
         assert!(!HandshakeResponse::is_ssl_request(&bytes));
+        // A MySQL client (CLIENT_MYSQL set) has no extended capabilities: the filler is zeros.
+        let mysql = HandshakeResponse { capabilities: r.capabilities | caps::LONG_PASSWORD, ..r };
+        let bytes = mysql.encode();
+        assert_eq!(&bytes[9..32], &[0; 23]);
+        assert_eq!(HandshakeResponse::decode(&bytes).unwrap().mariadb_caps, 0);
     }
 
     #[test]

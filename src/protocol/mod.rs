@@ -58,8 +58,8 @@ pub mod caps {
     pub const DEPRECATE_EOF: u32 = 1 << 24;
 
     /// What the proxy can relay faithfully. Not here: SSL and COMPRESS (the stream is not
-    /// wrapped yet), query attributes and MariaDB extended capabilities (metadata caching,
-    /// bulk, progress), which change packet layouts the relay does not track.
+    /// wrapped yet) and query attributes, which change packet layouts the relay does not
+    /// track. MariaDB's extended capabilities are in `mariadb_caps`.
     pub const SUPPORTED: u32 = LONG_PASSWORD
         | FOUND_ROWS
         | LONG_FLAG
@@ -102,6 +102,31 @@ pub mod caps {
         LONG_PASSWORD | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION | PLUGIN_AUTH;
 }
 
+/// MariaDB's extended capability flags: the upper 32 bits of its capability word, carried in
+/// the greeting's and the handshake response's filler when `CLIENT_MYSQL` is unset.
+pub mod mariadb_caps {
+    pub const PROGRESS: u32 = 1;
+    pub const COM_MULTI: u32 = 1 << 1;
+    pub const STMT_BULK_OPERATIONS: u32 = 1 << 2;
+    pub const EXTENDED_METADATA: u32 = 1 << 3;
+    pub const CACHE_METADATA: u32 = 1 << 4;
+    pub const BULK_UNIT_RESULTS: u32 = 1 << 5;
+
+    /// What the proxy relays faithfully: `COM_STMT_BULK_EXECUTE` (a command like
+    /// COM_STMT_EXECUTE, its OK reply unchanged) and extended column metadata (one more
+    /// length-encoded field in column definitions, which the relay never parses). Not here:
+    /// progress reports (ERR-like packets in the middle of a reply), metadata caching (the
+    /// server would skip column definitions the client saw for another backend's statement),
+    /// bulk unit results, and COM_MULTI (gone from servers).
+    pub const SUPPORTED: u32 = STMT_BULK_OPERATIONS | EXTENDED_METADATA;
+
+    /// Flags that change reply layouts: pooled connections are keyed by them.
+    pub const POOL_KEY: u32 = EXTENDED_METADATA;
+
+    /// Always asked of a MariaDB backend (it changes no reply of other commands).
+    pub const BACKEND_BASE: u32 = STMT_BULK_OPERATIONS;
+}
+
 /// Server status flags (`SERVER_STATUS_*`) carried by OK and EOF packets.
 pub mod status {
     pub const IN_TRANS: u16 = 0x0001;
@@ -131,6 +156,8 @@ pub mod com {
     pub const SET_OPTION: u8 = 0x1b;
     pub const STMT_FETCH: u8 = 0x1c;
     pub const RESET_CONNECTION: u8 = 0x1f;
+    /// MariaDB's COM_STMT_BULK_EXECUTE (with `mariadb_caps::STMT_BULK_OPERATIONS`).
+    pub const STMT_BULK_EXECUTE: u8 = 0xfa;
 }
 
 /// Error codes the proxy itself sends, with their SQLSTATE.
@@ -141,6 +168,7 @@ pub mod errcode {
     pub const HANDSHAKE: (u16, &str) = (1043, "08S01");
     pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     pub const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+    pub const UNSUPPORTED_PS: (u16, &str) = (1295, "HY000");
     pub const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
     pub const UNKNOWN_THREAD: (u16, &str) = (1094, "HY000");
     pub const NOT_OWNER: (u16, &str) = (1095, "HY000");

@@ -7,7 +7,7 @@ use crate::config::{Secret, UserConfig};
 use crate::protocol::auth::{self, NATIVE_PLUGIN};
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_request};
 use crate::protocol::reply::err_packet;
-use crate::protocol::{PacketStream, caps, errcode, status};
+use crate::protocol::{PacketStream, caps, errcode, mariadb_caps, status};
 
 /// A client that proved who it is.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Login {
     pub user: UserConfig,
     pub database: Option<String>,
     pub capabilities: u32,
+    /// MariaDB extended capabilities both sides announced (`mariadb_caps`).
+    pub mariadb_caps: u32,
     pub collation: u8,
     /// Sequence id for the proxy's reply (OK or ERR) to the login.
     pub next_seq: u8,
@@ -29,14 +31,21 @@ pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 
         (None, None) => cfg.proxy.fallback_server_version.as_bytes().to_vec(),
     };
     let backend_caps = version.as_ref().map_or(u32::MAX, |v| v.capabilities);
+    let capabilities = caps::SUPPORTED & (backend_caps | caps::PLUGIN_AUTH | caps::SECURE_CONNECTION);
+    // MariaDB's extensions only when the backends speak them (and so leave CLIENT_MYSQL unset).
+    let mariadb_caps = match &version {
+        Some(v) if capabilities & caps::LONG_PASSWORD == 0 => v.mariadb_caps & mariadb_caps::SUPPORTED,
+        _ => 0,
+    };
     HandshakeV10 {
         server_version,
         connection_id,
         salt: salt.to_vec(),
-        capabilities: caps::SUPPORTED & (backend_caps | caps::PLUGIN_AUTH | caps::SECURE_CONNECTION),
+        capabilities,
         collation: version.as_ref().map_or(45, |v| v.collation),
         status: status::AUTOCOMMIT,
         auth_plugin: NATIVE_PLUGIN.as_bytes().to_vec(),
+        mariadb_caps,
     }
 }
 
@@ -57,6 +66,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let resp = HandshakeResponse::decode(packet.payload())?;
     let capabilities = resp.capabilities & greeting.capabilities;
+    let mariadb_caps = resp.mariadb_caps & greeting.mariadb_caps;
     let wants_switch = resp.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
         || !(resp.auth_response.is_empty() || resp.auth_response.len() == 20);
     let (auth_response, next_seq) = if wants_switch && capabilities & caps::PLUGIN_AUTH != 0 {
@@ -81,7 +91,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .filter(|d| !d.is_empty())
         .map(|d| String::from_utf8_lossy(d).into_owned())
         .or_else(|| user.default_schema.clone());
-    Ok(Login { user, database, capabilities, collation: resp.collation, next_seq })
+    Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq })
 }
 
 /// Checks a native-password reply against the configured user; learns SHA1(password) for

@@ -66,6 +66,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             ClientCommand::StmtReset { stmt_id } => self.stmt_reset(self.stmt_id(stmt_id), packet).await,
             ClientCommand::StmtFetch { stmt_id } => self.stmt_fetch(self.stmt_id(stmt_id), packet).await,
+            ClientCommand::StmtBulkExecute { stmt_id } => {
+                self.stmt_bulk_execute(self.stmt_id(stmt_id), packet).await
+            }
             ClientCommand::Quit => Ok(()),
             ClientCommand::ProcessKill(id) => self.kill(super::kill::Kill::Connection(Some(id)), 1).await,
             ClientCommand::Unsupported(code) => {

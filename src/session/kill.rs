@@ -11,7 +11,7 @@ use super::{Session, SessionError};
 use crate::pool::{Connector, ServerId};
 use crate::protocol::reply::ok_packet;
 use crate::protocol::wire::put_lenenc_bytes;
-use crate::protocol::{caps, errcode, packet::encode, status};
+use crate::protocol::{caps, errcode, mariadb_caps, packet::encode, status};
 use crate::routing::Dialect;
 use crate::routing::lexer::{Lexer, Tok};
 
@@ -101,6 +101,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut def = Vec::new();
         for part in [&b"def"[..], b"", b"", b"", name.as_bytes(), b""] {
             put_lenenc_bytes(&mut def, part);
+        }
+        if self.login.mariadb_caps & mariadb_caps::EXTENDED_METADATA != 0 {
+            def.push(0); // no extended type information for an integer
         }
         def.extend_from_slice(&[0x0c, 63, 0, 10, 0, 0, 0, 0x03, 0xa1, 0x00, 0, 0, 0]);
         let eof = [&[0xfe, 0, 0][..], &st.to_le_bytes()].concat();

@@ -1,6 +1,7 @@
 //! One client connection: handshake, command loop, backend link, reply relay.
 
 mod auth;
+mod bulk;
 mod change_user;
 mod commands;
 mod consistency;
@@ -248,7 +249,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         parse_epoch: 0,
         idle_timeout: None,
         handle,
-        pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, collation: 0 },
+        pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, mariadb_caps: 0, collation: 0 },
     };
     session.pool_key = session.conn_key();
     session.vars = SessionVars::with_collation(session.login.collation);

@@ -114,6 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ConnKey {
             user: self.login.user.username.as_str().into(),
             capabilities: self.login.capabilities & caps::POOL_KEY,
+            mariadb_caps: self.login.mariadb_caps & crate::protocol::mariadb_caps::POOL_KEY,
             collation,
         }
     }

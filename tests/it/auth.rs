@@ -95,6 +95,7 @@ async fn caching_sha2_client_is_switched_to_native_password() {
         auth_response: vec![7; 32],
         database: None,
         auth_plugin: Some(b"caching_sha2_password".to_vec()),
+        mariadb_caps: 0,
     };
     s.write_packet(1, &resp.encode()).await.unwrap();
     let switch = s.read_packet(Some(2)).await.unwrap().unwrap();

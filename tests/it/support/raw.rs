@@ -22,6 +22,8 @@ pub struct Raw {
     pub stream: PacketStream<TcpStream>,
     pub greeting: HandshakeV10,
     pub caps: u32,
+    /// The MariaDB extended capabilities negotiated (0 for a MySQL-mode login).
+    pub mariadb_caps: u32,
 }
 
 /// Logs in; `Err` carries the server's reply payload (an ERR) when login fails.
@@ -38,6 +40,23 @@ pub async fn connect_with(
     caps: u32,
     collation: u8,
 ) -> Result<Raw, Vec<u8>> {
+    login(port, (user, pw), db, caps, collation, None).await
+}
+
+/// Like `connect`, as a MariaDB client (`CLIENT_MYSQL` unset) asking for these extended
+/// capabilities (`mariadb_caps`); the server's answer is in `Raw::mariadb_caps`.
+pub async fn connect_mariadb(port: u16, db: Option<&str>, caps: u32, ext: u32) -> Result<Raw, Vec<u8>> {
+    login(port, (super::cluster::APP_USER, super::cluster::APP_PASSWORD), db, caps, 45, Some(ext)).await
+}
+
+async fn login(
+    port: u16,
+    (user, pw): (&str, &str),
+    db: Option<&str>,
+    caps: u32,
+    collation: u8,
+    ext: Option<u32>,
+) -> Result<Raw, Vec<u8>> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp connect");
     let mut stream = PacketStream::new(tcp, 1 << 30);
     let g = stream.read_packet(Some(0)).await.expect("greeting").expect("greeting packet");
@@ -53,6 +72,10 @@ pub async fn connect_with(
     if db.is_some() {
         caps |= caps::CONNECT_WITH_DB;
     }
+    if ext.is_some() {
+        caps &= !caps::LONG_PASSWORD;
+    }
+    let mariadb_caps = ext.unwrap_or(0) & greeting.mariadb_caps;
     let resp = HandshakeResponse {
         capabilities: caps,
         max_packet: 1 << 30,
@@ -61,20 +84,21 @@ pub async fn connect_with(
         auth_response: scramble(&greeting.salt, pw.as_bytes()),
         database: db.map(|d| d.as_bytes().to_vec()),
         auth_plugin: Some(NATIVE_PLUGIN.as_bytes().to_vec()),
+        mariadb_caps,
     };
     stream.write_packet(1, &resp.encode()).await.expect("send response");
     let reply = stream.read_packet(Some(2)).await.expect("login reply").expect("login reply packet");
     if reply.payload()[0] != 0 {
         return Err(reply.payload().to_vec());
     }
-    Ok(Raw { stream, greeting, caps })
+    Ok(Raw { stream, greeting, caps, mariadb_caps })
 }
 
 impl Raw {
     /// Sends one command and returns every reply packet payload, in order.
     pub async fn command(&mut self, payload: &[u8], kind: ReplyKind) -> Vec<Vec<u8>> {
         self.stream.write_packet(0, payload).await.expect("send command");
-        self.read_reply(kind, payload.first() == Some(&0x17)).await
+        self.read_reply(kind, matches!(payload.first(), Some(&0x17) | Some(&0xfa))).await
     }
 
     pub async fn read_reply(&mut self, kind: ReplyKind, binary: bool) -> Vec<Vec<u8>> {
