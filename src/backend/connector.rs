@@ -54,7 +54,9 @@ pub struct BackendConnector {
     learned: Mutex<HashMap<String, Stage1>>,
     connect_timeout: Duration,
     max_packet: usize,
-    max_prepared: usize,
+    /// Prepared statements each connection keeps, per (hostgroup, address): the server's share
+    /// of `pool.max_prepared_statements_per_server`, at most the per-connection bound.
+    max_prepared: HashMap<(u32, String), usize>,
     version_hostgroup: Option<u32>,
     version: ArcSwapOption<VersionInfo>,
 }
@@ -74,7 +76,13 @@ impl BackendConnector {
             learned: Mutex::new(HashMap::new()),
             connect_timeout: config.pool.connect_timeout,
             max_packet: config.proxy.max_allowed_packet,
-            max_prepared: config.pool.max_prepared_per_connection.get() as usize,
+            max_prepared: config
+                .servers
+                .iter()
+                .map(|s| {
+                    ((s.hostgroup, s.address.clone()), config.pool.prepared_per_connection(s.max_connections))
+                })
+                .collect(),
             version_hostgroup: config.version_hostgroup(),
             version: ArcSwapOption::empty(),
         }
@@ -158,7 +166,8 @@ impl Connector for BackendConnector {
         let mut conn = tokio::time::timeout(self.connect_timeout, fut).await.map_err(|_| {
             BackendError::Timeout { addr: server.address.clone(), after: self.connect_timeout }
         })??;
-        conn.prepared.set_max(self.max_prepared);
+        let bound = self.max_prepared.get(&(server.hostgroup, server.address.clone()));
+        conn.prepared.set_max(bound.copied().unwrap_or(1));
         if Some(server.hostgroup) == self.version_hostgroup || self.version.load().is_none() {
             self.record_version(&conn.greeting);
         }

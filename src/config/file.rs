@@ -80,6 +80,7 @@ pub struct PoolFile {
     pub backoff_initial_ms: Option<u64>,
     pub backoff_max_ms: Option<u64>,
     pub max_prepared_statements_per_connection: Option<u32>,
+    pub max_prepared_statements_per_server: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

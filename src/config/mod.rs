@@ -108,9 +108,19 @@ pub struct PoolConfig {
     pub max_lifetime: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
-    /// Backend prepared statements kept per connection (least recently used closed first);
-    /// times a server's `max_connections` it bounds what the proxy holds on that server.
+    /// Backend prepared statements kept per connection (least recently used closed first).
     pub max_prepared_per_connection: NonZeroU32,
+    /// What the proxy's connections to one server may hold together: each connection keeps at
+    /// most this divided by the server's `max_connections` (at least 1).
+    pub max_prepared_per_server: NonZeroU32,
+}
+
+impl PoolConfig {
+    /// The per-connection bound for a server with `max_connections` connections.
+    pub fn prepared_per_connection(&self, max_connections: NonZeroU32) -> usize {
+        let share = (self.max_prepared_per_server.get() / max_connections.get()).max(1);
+        share.min(self.max_prepared_per_connection.get()) as usize
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

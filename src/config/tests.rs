@@ -105,3 +105,19 @@ fn replication_hostgroups_are_checked() {
 fn empty_config_says_what_is_missing() {
     assert_eq!(err(""), "servers: at least one [[servers]] entry is required");
 }
+
+#[test]
+fn prepared_statements_per_connection_stay_within_the_servers_share() {
+    let c = parse(MINIMAL).unwrap();
+    let n = |v: u32| NonZeroU32::new(v).unwrap();
+    // Defaults: 8000 per server over 200 connections is 40 each; the per-connection 20 wins.
+    assert_eq!(c.pool.prepared_per_connection(c.servers[0].max_connections), 20);
+    assert_eq!(c.pool.prepared_per_connection(n(1000)), 8);
+    assert_eq!(c.pool.prepared_per_connection(n(20_000)), 1, "never below one");
+    let tight = parse(&format!("{MINIMAL}[pool]\nmax_prepared_statements_per_server = 100\n")).unwrap();
+    assert_eq!(tight.pool.prepared_per_connection(n(10)), 10);
+    assert!(
+        err(&format!("{MINIMAL}[pool]\nmax_prepared_statements_per_server = 0\n"))
+            .contains("pool.max_prepared_statements_per_server")
+    );
+}

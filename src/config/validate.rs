@@ -148,6 +148,11 @@ fn pool(p: PoolFile) -> Result<PoolConfig, ConfigError> {
             20,
             "pool.max_prepared_statements_per_connection",
         )?,
+        max_prepared_per_server: non_zero(
+            p.max_prepared_statements_per_server,
+            8_000,
+            "pool.max_prepared_statements_per_server",
+        )?,
     };
     if cfg.backoff_max < cfg.backoff_initial {
         return Err(invalid(

@@ -65,3 +65,36 @@ async fn prepare_and_close_cycles_stay_within_max_prepared_stmt_count() {
     eprintln!("statements open on the servers at the end: {counts:?} (limit {LIMIT})");
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// `pool.max_prepared_statements_per_server` divided by a server's `max_connections` bounds
+/// each connection: a session holding many statements open leaves at most that share on the
+/// server, and every statement still executes (prepared again where it was closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_prepared_statements_stay_within_its_share() {
+    let _serial = serial().await;
+    let config = fault_config("interval_ms = 200\ntimeout_ms = 1000\n", "")
+        .replace("[pool]\n", "[pool]\nmax_prepared_statements_per_server = 6\n")
+        .replace("address = ", "max_connections = 2\naddress = ");
+    let proxy = Proxy::start(&config).await;
+    let before = prepared_counts()[0];
+    let mut c = raw::connect(proxy.port(), APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.unwrap();
+    let mut stmts = Vec::new();
+    for i in 0..20 {
+        // Writes: all on the primary, one connection (held only per statement).
+        stmts.push(c.prepare(&format!("DO ? + {i}")).await);
+    }
+    let held = prepared_counts()[0].saturating_sub(before);
+    let mut errors = Vec::new();
+    for (i, stmt) in stmts.iter().enumerate().rev() {
+        if let Some(code) = raw::err_code(&c.execute(*stmt, 0, &[Some("1")]).await) {
+            errors.push(format!("statement {i}: execute failed with {code}"));
+        }
+    }
+    let after = prepared_counts()[0].saturating_sub(before);
+    c.quit().await;
+    proxy.shutdown().await;
+    eprintln!("primary holds {held} statements after 20 prepares, {after} after executing them all");
+    assert!(errors.is_empty(), "{errors:?}");
+    // 6 per server over 2 connections: 3 per connection, 6 at most whichever was used.
+    assert!(held <= 6 && after <= 6, "held {held}, then {after}");
+}
