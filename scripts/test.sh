@@ -12,4 +12,5 @@ source scripts/ensure-peer-suites.sh
 source scripts/ensure-node-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+# An outer bound: no test may hang CI (each suite job also has its own timeout).
+timeout -k 30 2700 cargo test --all-targets

@@ -16,8 +16,9 @@ async fn django_example_test_suite_passes_through_the_proxy() {
     let port = proxy.port().to_string();
     let test_db = format!("test_rwproxy_example_{}", std::process::id());
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["manage.py", "test", "notes", "--noinput", "-v", "2"])
+        // Bounded: a hang fails the test (exit 124) instead of stalling CI.
+        std::process::Command::new("timeout")
+            .args(["300", "python3", "manage.py", "test", "notes", "--noinput", "-v", "2"])
             .current_dir(dir)
             .env("DB_HOST", "127.0.0.1")
             .env("DB_PORT", &port)
