@@ -4,11 +4,11 @@
 //! metadata negotiated.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::support::cluster::{APP_PASSWORD, APP_USER, DATABASE};
-use crate::support::{Proxy, cluster};
+use crate::support::{Proxy, cluster, run_bounded};
 
 fn node_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node"));
@@ -22,23 +22,9 @@ fn node_dir() -> PathBuf {
 /// Runs `tests/node/<script>` against `port`; its JSON output.
 fn run_node(script: &str, port: u16, table: &str) -> serde_json::Value {
     let port = port.to_string();
-    let mut child = Command::new("node")
-        .arg(script)
-        .args([port.as_str(), APP_USER, APP_PASSWORD, DATABASE, table])
-        .current_dir(node_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node (apt-get install nodejs npm)");
-    let started = Instant::now();
-    while child.try_wait().expect("node").is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("{script} against port {port} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("node output");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).args([port.as_str(), APP_USER, APP_PASSWORD, DATABASE, table]).current_dir(node_dir());
+    let out = run_bounded(&mut cmd, Duration::from_secs(120), &format!("node {script} against port {port}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

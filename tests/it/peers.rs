@@ -4,11 +4,11 @@
 //! the read/write split on and off. The proxy must pass as many as the server does.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::support::cluster::{APP_PASSWORD, APP_USER};
-use crate::support::{Proxy, cluster, config_text};
+use crate::support::{Proxy, cluster, config_text, run_bounded};
 
 const DB: &str = "mysqldb_test";
 
@@ -37,23 +37,10 @@ fn run(port: u16, label: &str) -> (u32, u32, String) {
         "[MySQLdb-tests]\nhost = 127.0.0.1\nport = {port}\nuser = {APP_USER}\npassword = {APP_PASSWORD}\ndatabase = {DB}\n"
     );
     std::fs::write(&cnf, text).expect("write the option file");
-    let mut child = Command::new("python3")
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "."])
-        .current_dir(suite())
-        .env("TESTDB", &cnf)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run pytest (pip install pytest)");
-    let started = Instant::now();
-    while child.try_wait().expect("pytest").is_none() {
-        if started.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            panic!("{label}: the suite did not finish within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().expect("pytest output");
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "."]).current_dir(suite()).env("TESTDB", &cnf);
+    let out =
+        run_bounded(&mut cmd, Duration::from_secs(300), &format!("{label}: mysqlclient's suite (pytest)"));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let summary = text.lines().rev().find(|l| l.contains(" in ") && l.contains("passed")).unwrap_or_default();
     let count = |word: &str| {
