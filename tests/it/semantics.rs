@@ -158,6 +158,44 @@ async fn a_prepare_after_alter_table_sees_the_new_columns() {
     proxy.shutdown().await;
 }
 
+/// A prepare's column definitions carry the session's `character_set_results` (mysql2's
+/// `test-charset-results`): sessions with different ones, sharing one connection per server,
+/// each get what the server gives them directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_metadata_follows_each_sessions_result_charset() {
+    use rwproxy::protocol::ReplyKind;
+    let config =
+        crate::support::config_text(cluster(), "").replace("address = ", "max_connections = 1\naddress = ");
+    let proxy = Proxy::start(&config).await;
+    let t = crate::support::table("sem_charset");
+    cluster().primary.sql(&format!("CREATE TABLE {t} (name VARCHAR(10)) DEFAULT CHARSET=utf8mb4"));
+    cluster().sync_replicas();
+    // On the writer: one connection, so a reply cached there under another charset would be found.
+    let prepare = format!("\x16/* rwproxy:writer */ SELECT name FROM {t}");
+    let mut replies = Vec::new();
+    for port in [cluster().primary.port, proxy.port()] {
+        let mut got = Vec::new();
+        for charset in ["cp1251", "DEFAULT", "latin1", "DEFAULT"] {
+            let mut c =
+                crate::support::raw::connect(port, APP_USER, APP_PASSWORD, Some(DATABASE), 0).await.unwrap();
+            if charset != "DEFAULT" {
+                c.query(&format!("SET character_set_results = {charset}")).await;
+            }
+            let reply = c.command(prepare.as_bytes(), ReplyKind::Prepare).await;
+            let def = &reply[1];
+            // The column's character set id: the 2 bytes after the 0x0c length of the fixed fields.
+            let at = def.len() - 12;
+            got.push((charset, u16::from_le_bytes([def[at], def[at + 1]])));
+            c.quit().await;
+        }
+        replies.push(got);
+    }
+    assert_eq!(replies[0][0].1, 51, "cp1251_general_ci directly");
+    assert_eq!(replies[1], replies[0]);
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    proxy.shutdown().await;
+}
+
 fn server_code(e: &mysql_async::Error) -> u16 {
     match e {
         mysql_async::Error::Server(s) => s.code,
