@@ -2,7 +2,7 @@
 # The whole test suite: formatting, lints, unit tests, and the integration tests against a real
 # MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed),
 # including the Django example's own test suite, mysqlclient's own tests and Node's drivers run
-# through the proxy.
+# through the proxy; then the integration tests once more with replicas 1 s behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
@@ -14,3 +14,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # An outer bound: no test may hang CI (each suite job also has its own timeout).
 timeout -k 30 2700 cargo test --all-targets
+# The integration suite again with both replicas applying 1 s behind (MASTER_DELAY = 1):
+# read-your-writes must hold under lag in the default config.
+RWPROXY_TEST_REPLICA_DELAY=1 timeout -k 30 1200 cargo test --test it

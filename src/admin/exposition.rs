@@ -97,6 +97,20 @@ fn health(ctx: &Context, out: &mut String) {
         let Some(lag) = pools.health(addr).and_then(|h| h.view().lag_seconds) else { continue };
         let _ = writeln!(out, "rwproxy_backend_replication_lag_seconds{{server=\"{addr}\"}} {lag}");
     }
+    family(
+        out,
+        "rwproxy_backend_apply_delay_seconds",
+        "gauge",
+        "How long after this proxy acknowledged a write the server had applied it (last measurement).",
+    );
+    for addr in &servers {
+        let Some(a) = pools.health(addr).map(|h| h.applied()).filter(|a| a.pos.is_some()) else { continue };
+        let _ = writeln!(
+            out,
+            "rwproxy_backend_apply_delay_seconds{{server=\"{addr}\"}} {:.3}",
+            a.delay.as_secs_f64()
+        );
+    }
     family(out, "rwproxy_backend_read_only", "gauge", "The server's read_only as last probed.");
     for addr in &servers {
         let Some(ro) = pools.health(addr).and_then(|h| h.view().read_only) else { continue };
@@ -139,6 +153,7 @@ fn sessions(ctx: &Context, out: &mut String) {
     let decisions = [
         ("reader", s.ryw_reader.load(Ordering::Relaxed)),
         ("waited", s.ryw_waited.load(Ordering::Relaxed)),
+        ("wait_timed_out", s.ryw_wait_failed.load(Ordering::Relaxed)),
         ("writer", s.ryw_writer.load(Ordering::Relaxed)),
     ];
     for (d, v) in decisions {

@@ -35,6 +35,7 @@ pub fn servers(ctx: &Context) -> Value {
                 "read_only": h.read_only,
                 "replication_lag_seconds": h.lag_seconds,
                 "gtid": h.gtid.as_ref().map(|g| g.to_string()),
+                "applied": applied_view(&s.health.applied()),
                 "backing_off": s.in_backoff(now),
                 "last_connect_error": s.last_error(),
                 "pool": {
@@ -52,6 +53,15 @@ pub fn servers(ctx: &Context) -> Value {
     json!({ "servers": list })
 }
 
+/// A server's applied position as read-your-writes sees it.
+fn applied_view(a: &crate::pool::positions::Applied) -> Value {
+    json!({
+        "gtid": a.pos.as_ref().map(|g| g.to_string()),
+        "age_ms": a.seen.map(|t| t.elapsed().as_millis() as u64),
+        "apply_delay_ms": a.pos.as_ref().map(|_| a.delay.as_millis() as u64),
+    })
+}
+
 pub fn status(ctx: &Context) -> Value {
     let s = &ctx.stats;
     json!({
@@ -61,6 +71,7 @@ pub fn status(ctx: &Context) -> Value {
         "read_your_writes": {
             "served_by_reader": s.ryw_reader.load(Ordering::Relaxed),
             "served_after_gtid_wait": s.ryw_waited.load(Ordering::Relaxed),
+            "gtid_waits_timed_out": s.ryw_wait_failed.load(Ordering::Relaxed),
             "fell_back_to_writer": s.ryw_writer.load(Ordering::Relaxed),
         },
         "writes_gtid": ctx.written.load().to_string(),

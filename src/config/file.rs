@@ -112,6 +112,7 @@ pub struct MonitorFile {
     pub password: Option<String>,
     pub password_env: Option<String>,
     pub interval_ms: Option<u64>,
+    pub position_interval_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub max_replication_lag: Option<u64>,
     pub shun_after: Option<u32>,

@@ -165,6 +165,9 @@ pub struct MonitorConfig {
     pub username: String,
     pub password: Secret,
     pub interval: Duration,
+    /// How often each server's applied GTID position is read between full probes
+    /// (read-your-writes routes by it); zero: only with the probes.
+    pub position_interval: Duration,
     pub timeout: Duration,
     /// Seconds.
     pub max_replication_lag: u64,

@@ -69,9 +69,9 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
     };
     let admin = admin(raw.admin, env)?;
     let read_consistency = match raw.routing.read_consistency.as_deref() {
-        None | Some("session") => ReadConsistency::Session,
+        Some("session") => ReadConsistency::Session,
         Some("none") => ReadConsistency::None,
-        Some("global") => ReadConsistency::Global,
+        None | Some("global") => ReadConsistency::Global,
         Some(other) => {
             let msg = format!("expected \"none\", \"session\" or \"global\", got {other:?}");
             return Err(invalid("routing.read_consistency", msg));
@@ -307,10 +307,18 @@ fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {
             format!("must be at least 50, got {}", interval.as_millis()),
         ));
     }
+    let position_interval = Duration::from_millis(m.position_interval_ms.unwrap_or(50));
+    if !position_interval.is_zero() && position_interval < Duration::from_millis(10) {
+        return Err(invalid(
+            "monitor.position_interval_ms",
+            format!("must be 0 (off) or at least 10, got {}", position_interval.as_millis()),
+        ));
+    }
     Ok(MonitorConfig {
         username: required(m.username, "monitor.username")?,
         password: secret(m.password, None, m.password_env, "monitor", env)?,
         interval,
+        position_interval,
         timeout: millis(m.timeout_ms, 1_000, "monitor.timeout_ms")?,
         max_replication_lag: m.max_replication_lag.unwrap_or(10),
         shun_after: non_zero(m.shun_after, 2, "monitor.shun_after")?.get(),

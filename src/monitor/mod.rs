@@ -10,14 +10,21 @@ use std::time::SystemTime;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::backend::{BackendConnector, Credentials};
+use crate::backend::{BackendConn, BackendConnector, Credentials};
 use crate::config::{Config, MonitorConfig, Secret};
 use crate::pool::Pools;
 use crate::pool::health::HealthView;
+use crate::pool::positions::WriteLog;
+use crate::routing::gtid::GtidPos;
 use health::{Change, Probe, Tracker, choose_writer, reader_verdict};
 
 /// Starts the monitor when `[monitor]` is configured; it stops when `stop` turns true.
-pub fn spawn(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>, stop: watch::Receiver<bool>) {
+pub fn spawn(
+    config: Arc<Config>,
+    pools: Arc<Pools<BackendConnector>>,
+    log: Arc<WriteLog>,
+    stop: watch::Receiver<bool>,
+) {
     let Some(m) = config.monitor.clone() else {
         tracing::warn!("no [monitor] section: backends are not health-checked");
         return;
@@ -35,7 +42,14 @@ pub fn spawn(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>, stop: wat
     }
     let (tx, rx) = mpsc::channel(addresses.len() * 4);
     for (i, addr) in addresses.iter().enumerate() {
-        let task = ProbeTask { index: i, address: addr.clone(), creds: creds.clone(), monitor: m.clone() };
+        let task = ProbeTask {
+            index: i,
+            address: addr.clone(),
+            creds: creds.clone(),
+            monitor: m.clone(),
+            pools: pools.clone(),
+            log: log.clone(),
+        };
         tokio::spawn(task.run(pools.connector().clone(), tx.clone(), stop.clone()));
     }
     tokio::spawn(Coordinator::new(config, m, pools, addresses).run(rx));
@@ -46,6 +60,8 @@ struct ProbeTask {
     address: String,
     creds: Credentials,
     monitor: MonitorConfig,
+    pools: Arc<Pools<BackendConnector>>,
+    log: Arc<WriteLog>,
 }
 
 impl ProbeTask {
@@ -58,9 +74,18 @@ impl ProbeTask {
         let mut conn = None;
         let mut tick = tokio::time::interval(self.monitor.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = self.monitor.position_interval;
+        let mut position_tick =
+            tokio::time::interval(if every.is_zero() { self.monitor.interval } else { every });
+        position_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut replica = false; // the last probe found it read-only: worth polling its position
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = position_tick.tick(), if replica && !every.is_zero() => {
+                    self.poll_position(&mut conn).await;
+                    continue;
+                }
                 _ = stop.changed() => return,
             }
             let attempt = async {
@@ -77,12 +102,37 @@ impl ProbeTask {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} ms", self.monitor.timeout.as_millis())),
             };
-            if result.is_err() {
-                conn = None;
+            match &result {
+                Ok(p) => {
+                    replica = p.read_only;
+                    if let (Some(g), Some(h)) = (&p.gtid, self.pools.health(&self.address)) {
+                        h.observe_position(g, &self.log);
+                    }
+                }
+                Err(_) => conn = None,
             }
             if tx.send((self.index, result)).await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// Reads the server's applied GTID position alone (one short query), for read-your-writes.
+    /// A failure drops the connection; the next probe reconnects and reports it.
+    async fn poll_position(&self, conn: &mut Option<BackendConn>) {
+        let Some(c) = conn.as_mut() else { return };
+        let read =
+            tokio::time::timeout(self.monitor.timeout, c.query_rows("SELECT @@gtid_current_pos")).await;
+        match read {
+            Ok(Ok(Ok(rows))) => {
+                let value = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref());
+                if let (Some(g), Some(h)) = (value.and_then(GtidPos::parse), self.pools.health(&self.address))
+                {
+                    h.observe_position(&g, &self.log);
+                }
+            }
+            Ok(Ok(Err(_))) => {} // no GTIDs here (MySQL, or an old server): the probe has it
+            _ => *conn = None,
         }
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::health::ServerHealth;
 use super::server::{Permit, Take};
 use super::{Connector, Outstanding, PoolError, Pooled, Pools, ServerPool};
-use crate::routing::gtid::GtidPos;
 
 type Server<C> = Arc<ServerPool<<C as Connector>::Conn, <C as Connector>::Key>>;
 
@@ -15,7 +15,8 @@ impl<C: Connector> Pools<C> {
     /// A connection to a server of `hostgroup` for `key`. Never does a network round trip for
     /// an idle connection; prefers one already in the caller's state (`prefer`), takes any it
     /// can use (`accept`), opens a new one when none fits; waits up to the checkout timeout.
-    /// With `applied`, only servers known to have applied that GTID position qualify.
+    /// With `only`, only servers whose health it accepts qualify (read-your-writes: a
+    /// position applied, or expected soon).
     pub async fn checkout(
         &self,
         hostgroup: u32,
@@ -32,7 +33,7 @@ impl<C: Connector> Pools<C> {
         key: &C::Key,
         prefer: &(dyn Fn(&C::Conn) -> bool + Sync),
         accept: &(dyn Fn(&C::Conn) -> bool + Sync),
-        applied: Option<&GtidPos>,
+        only: Option<&(dyn Fn(&ServerHealth) -> bool + Sync)>,
     ) -> Result<Pooled<C>, PoolError<C::Error>> {
         let (members, notify) =
             self.by_hostgroup.get(&hostgroup).ok_or(PoolError::EmptyHostgroup { hostgroup })?;
@@ -47,10 +48,10 @@ impl<C: Connector> Pools<C> {
                 .iter()
                 .copied()
                 .filter(|&i| self.servers[i].is_live(now))
-                .filter(|&i| applied.is_none_or(|g| self.servers[i].health.has_applied(g)))
+                .filter(|&i| only.is_none_or(|f| f(&self.servers[i].health)))
                 .collect();
             if live.is_empty() {
-                return Err(self.unreachable(hostgroup, members, applied.is_some()));
+                return Err(self.unreachable(hostgroup, members, only.is_some()));
             }
             for i in self.pick_order(&live) {
                 let server = &self.servers[i];

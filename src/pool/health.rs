@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+use super::positions::{Applied, WriteLog};
 use crate::routing::gtid::GtidPos;
 
 /// Why a server gets no new work.
@@ -53,6 +54,8 @@ pub struct ServerHealth {
     /// Drained by an operator (OFFLINE_SOFT): no new checkouts, running work finishes.
     draining: AtomicBool,
     view: ArcSwap<HealthView>,
+    /// What the server has applied, and how far behind it applies.
+    applied: ArcSwap<Applied>,
 }
 
 impl ServerHealth {
@@ -79,17 +82,39 @@ impl ServerHealth {
 
     /// Whether the server is known to have applied `needed`.
     pub fn has_applied(&self, needed: &GtidPos) -> bool {
-        self.view.load().gtid.as_ref().is_some_and(|g| g.covers(needed))
+        self.applied.load().covers(needed)
+    }
+
+    pub fn applied(&self) -> Arc<Applied> {
+        self.applied.load_full()
+    }
+
+    /// A position read from the server now (the monitor's probes and position polls).
+    pub fn observe_position(&self, pos: &GtidPos, log: &WriteLog) {
+        let now = std::time::Instant::now();
+        self.applied.rcu(|a| {
+            let mut a = Applied::clone(a);
+            a.observe(pos.clone(), now, log);
+            a
+        });
     }
 
     /// Records a position learned outside the monitor (a successful `MASTER_GTID_WAIT`).
     pub fn note_applied(&self, pos: &GtidPos) {
-        self.view.rcu(|v| {
-            let mut v = HealthView::clone(v);
-            let mut g = v.gtid.clone().unwrap_or_default();
-            g.merge(pos);
-            v.gtid = Some(g);
-            v
+        self.applied.rcu(|a| {
+            let mut a = Applied::clone(a);
+            a.proven(pos);
+            a
+        });
+    }
+
+    /// A wait of `budget` for a write acknowledged at `learned` ran out.
+    pub fn note_wait_failed(&self, learned: Option<std::time::Instant>, budget: std::time::Duration) {
+        let now = std::time::Instant::now();
+        self.applied.rcu(|a| {
+            let mut a = Applied::clone(a);
+            a.wait_failed(learned, budget, now);
+            a
         });
     }
 }

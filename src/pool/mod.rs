@@ -4,6 +4,7 @@
 
 mod checkout;
 pub mod health;
+pub mod positions;
 mod server;
 
 use std::collections::HashMap;

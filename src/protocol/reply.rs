@@ -103,10 +103,13 @@ pub struct ReplyEnd {
     pub last_insert_id: u64,
     /// Rows relayed (all result sets of the reply).
     pub rows: u64,
-    /// An EOF terminator carried `SERVER_SESSION_STATE_CHANGED`: with the proxy's
-    /// `session_track_state_change`, session state changed (OK packets are read by the relay,
-    /// which tells their state-change entry from a GTID report).
+    /// Session state changed. From the reply alone: an EOF terminator carried
+    /// `SERVER_SESSION_STATE_CHANGED` (with the proxy's `session_track_state_change`); the
+    /// relay adds what OK packets' tracking data said.
     pub state_changed: bool,
+    /// An EOF terminator carried `SERVER_SESSION_STATE_CHANGED`: something changed that an EOF
+    /// cannot say (a new `last_gtid` among others), so the proxy must ask.
+    pub eof_state_changed: bool,
 }
 
 impl ReplyEnd {
@@ -327,6 +330,7 @@ impl ReplyTracker {
         Step::Done(ReplyEnd {
             rows: self.rows,
             state_changed: self.state_changed || end.state_changed,
+            eof_state_changed: self.state_changed || end.state_changed,
             ..end
         })
     }

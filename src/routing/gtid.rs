@@ -26,6 +26,16 @@ impl GtidPos {
         self.0.is_empty()
     }
 
+    /// `(domain, highest sequence number)` pairs.
+    pub fn domains(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The highest sequence number seen in `domain`.
+    pub fn seq(&self, domain: u32) -> Option<u64> {
+        self.0.iter().find(|(d, _)| *d == domain).map(|&(_, s)| s)
+    }
+
     /// Records `seq` in `domain` (keeps the maximum).
     pub fn advance(&mut self, domain: u32, seq: u64) {
         match self.0.iter_mut().find(|(d, _)| *d == domain) {

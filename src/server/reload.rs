@@ -25,7 +25,7 @@ impl Reloader {
     /// Starts the monitor for the current config.
     pub fn start(ctx: Arc<Context>) -> Arc<Self> {
         let (tx, rx) = watch::channel(false);
-        crate::monitor::spawn(ctx.config().clone(), ctx.pools(), rx);
+        crate::monitor::spawn(ctx.config().clone(), ctx.pools(), ctx.write_log.clone(), rx);
         Arc::new(Reloader { ctx, monitor_stop: Mutex::new(tx) })
     }
 
@@ -89,7 +89,7 @@ impl Reloader {
             let _ = stop.send(true);
             *stop = tx;
         }
-        crate::monitor::spawn(new.clone(), pools, rx);
+        crate::monitor::spawn(new.clone(), pools, self.ctx.write_log.clone(), rx);
         let mut summary = format!(
             "{} servers, {} users, {} query rules",
             new.servers.len(),

@@ -58,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.note_insert_id(&end);
             self.after_reply(&stmt, &end, true);
             if self.note_write(&stmt) && end.error.is_none() {
-                self.capture_gtid().await;
+                self.capture_gtid(&end).await;
             }
         }
         self.finish_statement();

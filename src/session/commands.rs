@@ -113,7 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.track_query(&stmt, sql, &end);
             self.after_reply(&stmt, &end, false);
             if self.note_write(&stmt) && end.error.is_none() {
-                self.capture_gtid().await;
+                self.capture_gtid(&end).await;
             }
         }
         self.finish_statement();

@@ -3,11 +3,14 @@
 //! this proxy instance), waiting briefly on one in global mode, else the writer.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Backend, Session};
 use crate::config::ReadConsistency;
+use crate::pool::health::ServerHealth;
+use crate::protocol::ReplyEnd;
 use crate::routing::Consistency;
 use crate::routing::gtid::GtidPos;
 
@@ -21,18 +24,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// After a committed write: its GTID. Connections with session tracking reported it in the
-    /// OK packet already (`note_gtid` from the relay); on others (tracking refused) the proxy
-    /// asks `@@last_gtid`. Without GTIDs (no binary log) nothing is recorded and the time
-    /// window applies.
-    pub(super) async fn capture_gtid(&mut self) {
+    /// After a statement that may have committed a write: its GTID. Connections with session
+    /// tracking reported it in the OK packet already (`note_gtid` from the relay); where the
+    /// reply ended in an EOF packet that flagged a state change (a write returning rows, such
+    /// as `INSERT … RETURNING`, to a client without `CLIENT_DEPRECATE_EOF`), or on connections
+    /// that refused tracking, the proxy asks `@@last_gtid`. Without GTIDs (no binary log)
+    /// nothing is recorded and the time window applies.
+    pub(super) async fn capture_gtid(&mut self, end: &ReplyEnd) {
         if self.consistency() == ReadConsistency::None
             && self.ctx.config().routing.read_consistency == ReadConsistency::None
         {
             return;
         }
         let Some(b) = self.backend.as_mut() else { return };
-        if !b.conn().mariadb || b.conn().tracks_gtid {
+        if !b.conn().mariadb || (b.conn().tracks_gtid && !end.eof_state_changed) {
             return;
         }
         let Ok(Ok(rows)) = b.conn().query_rows("SELECT @@last_gtid").await else { return };
@@ -45,6 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) fn note_gtid(&mut self, text: &str) {
         let Some(pos) = GtidPos::parse(text).filter(|p| !p.is_empty()) else { return };
         self.gtid.get_or_insert_with(GtidPos::default).merge(&pos);
+        self.ctx.write_log.record(&pos, Instant::now());
         self.ctx.written.rcu(|w| {
             let mut w = GtidPos::clone(w);
             w.merge(&pos);
@@ -65,28 +71,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         (!need.is_empty()).then_some(need)
     }
 
-    /// A reader connection that has applied `need`: one known to be caught up, or (global
-    /// mode) one that catches up within `routing.gtid_wait_ms`. `None`: use the writer.
+    /// A reader connection that has applied `need`: one known to have applied it, else one
+    /// expected to apply it within `routing.gtid_wait_ms` (from its measured apply delay),
+    /// after a `MASTER_GTID_WAIT` there. `None`: use the writer, at once when no replica is
+    /// expected in time.
     pub(super) async fn consistent_reader(&self, hostgroup: u32, need: &GtidPos) -> Option<Backend> {
         let stats = &self.ctx.stats;
-        if let Ok(p) = self.checkout(hostgroup, Some(need)).await {
+        if let Ok(p) = self.checkout(hostgroup, Some(&|h: &ServerHealth| h.has_applied(need))).await {
             stats.ryw_reader.fetch_add(1, Ordering::Relaxed);
             return Some(p);
         }
-        let wait = self.ctx.config().routing.gtid_wait;
-        if self.consistency() == ReadConsistency::Global
-            && !wait.is_zero()
-            && let Ok(mut p) = self.checkout(hostgroup, None).await
-        {
-            let sql = format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", need.to_wait_arg(), wait.as_secs_f64());
-            let reply = p.conn().query_rows(&sql).await;
-            let caught_up = matches!(&reply, Ok(Ok(r)) if r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some("0"));
-            if caught_up {
-                p.health().note_applied(need);
-                stats.ryw_waited.fetch_add(1, Ordering::Relaxed);
-                return Some(p);
+        let budget = self.ctx.config().routing.gtid_wait;
+        if !budget.is_zero() {
+            let learned = self.ctx.write_log.learned_at(need);
+            let now = Instant::now();
+            let soon =
+                |h: &ServerHealth| h.applied().expected_wait(need, learned, now).is_some_and(|w| w < budget);
+            if let Ok(mut p) = self.checkout(hostgroup, Some(&soon)).await {
+                let sql =
+                    format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", need.to_wait_arg(), budget.as_secs_f64());
+                let reply = p.conn().query_rows(&sql).await;
+                let caught_up = matches!(&reply, Ok(Ok(r)) if r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some("0"));
+                if caught_up {
+                    p.health().note_applied(need);
+                    stats.ryw_waited.fetch_add(1, Ordering::Relaxed);
+                    return Some(p);
+                }
+                p.health().note_wait_failed(learned, budget);
+                stats.ryw_wait_failed.fetch_add(1, Ordering::Relaxed);
+                self.ctx.pools().checkin(p);
             }
-            self.ctx.pools().checkin(p);
         }
         stats.ryw_writer.fetch_add(1, Ordering::Relaxed);
         None

@@ -48,6 +48,8 @@ pub struct Context {
     pub stats: SessionStats,
     /// Every write committed through this instance (global read consistency).
     pub written: ArcSwap<GtidPos>,
+    /// When each recent write was acknowledged, to measure how far behind replicas apply.
+    pub write_log: Arc<crate::pool::positions::WriteLog>,
     pub metrics: crate::metrics::Metrics,
     pub digests: crate::digests::DigestTable,
     /// Where reload requests go (set by `server::run`).
@@ -69,6 +71,7 @@ impl Context {
             limits: Arc::new(Limits::default()),
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
+            write_log: Arc::default(),
             metrics,
             digests,
             ready: std::sync::atomic::AtomicBool::new(true),

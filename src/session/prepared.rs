@@ -165,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.note_insert_id(&end);
             self.after_reply(&stmt, &end, true);
             if self.note_write(&stmt) && end.error.is_none() {
-                self.capture_gtid().await;
+                self.capture_gtid(&end).await;
             }
             let cursor =
                 layout.flags & 0x07 != 0 && end.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);

@@ -16,9 +16,10 @@ pub struct SessionStats {
     closes: [AtomicU64; N],
     retries: AtomicU64,
     /// Read-your-writes decisions: served by a caught-up reader, by a reader after a GTID
-    /// wait, or by the writer.
+    /// wait, or by the writer (also after a wait that timed out, counted in `ryw_wait_failed`).
     pub ryw_reader: AtomicU64,
     pub ryw_waited: AtomicU64,
+    pub ryw_wait_failed: AtomicU64,
     pub ryw_writer: AtomicU64,
 }
 

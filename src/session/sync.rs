@@ -9,9 +9,9 @@ use super::state::plan;
 use super::{Backend, Session, SessionError};
 use crate::backend::{BackendConn, ConnKey, Mechanism, Schema, SessionVars, collation_name};
 use crate::pool::PoolError;
+use crate::pool::health::ServerHealth;
 use crate::protocol::reply::err_packet;
 use crate::protocol::{caps, errcode};
-use crate::routing::gtid::GtidPos;
 use crate::routing::{Route, Target};
 
 /// Idle connections found closed by the server that one checkout discards before giving up
@@ -224,7 +224,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn checkout(
         &self,
         hostgroup: u32,
-        applied: Option<&GtidPos>,
+        only: Option<&(dyn Fn(&ServerHealth) -> bool + Sync)>,
     ) -> Result<Backend, PoolError<crate::backend::BackendError>> {
         let key = &self.pool_key;
         let want_schema = Schema::Known(self.login.database.clone());
@@ -237,7 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let no_schema = self.login.database.is_none();
         #[allow(clippy::borrowed_box)]
         let accept = |c: &Box<BackendConn>| !no_schema || c.schema == Schema::Known(None);
-        self.ctx.pools().checkout_where(hostgroup, key, &prefer, &accept, applied).await
+        self.ctx.pools().checkout_where(hostgroup, key, &prefer, &accept, only).await
     }
 
     /// Gives the held backend back. What the session's pins and its statements left on the

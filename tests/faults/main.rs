@@ -7,6 +7,7 @@ mod support;
 
 mod consistency;
 mod failures;
+mod lag;
 mod statements;
 
 use std::sync::OnceLock;
@@ -61,9 +62,10 @@ pub fn restore_cluster() {
         r.sql(&format!(
             "STOP SLAVE; SET GLOBAL gtid_slave_pos = @@gtid_current_pos; \
              CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-             MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE; \
-             SET GLOBAL read_only = ON",
-            c.primary.port
+             MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, \
+             MASTER_DELAY={}; START SLAVE; SET GLOBAL read_only = ON",
+            c.primary.port,
+            support::cluster::replica_delay()
         ));
     }
     c.sync_replicas();

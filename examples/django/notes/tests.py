@@ -4,7 +4,7 @@ import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
-from django.test import TestCase, TransactionTestCase
+from django.test import Client, TestCase, TransactionTestCase
 from django.utils import timezone
 
 from .models import Author, Note, Tag
@@ -112,3 +112,39 @@ class AutocommitTests(TransactionTestCase):
         author = Author.objects.create(name="dave")
         # Django connects with CLIENT_FOUND_ROWS: an UPDATE that changes nothing still counts.
         self.assertEqual(Author.objects.filter(pk=author.pk).update(name="dave"), 1)
+
+
+class RequestTests(TransactionTestCase):
+    """What a browser does: POST, follow the redirect, GET. Each request ends with its
+    connection closed (CONN_MAX_AGE = 0), so every step reads on a new connection."""
+
+    def request(self, method, url, **data):
+        response = getattr(Client(), method)(url, data)
+        connection.close()
+        return response
+
+    def test_post_redirect_get_sees_every_write(self):
+        for i in range(30):
+            created = self.request("post", "/notes/", author="erin", title=f"e{i}")
+            self.assertEqual(created.status_code, 302)
+            shown = self.request("get", created["Location"])
+            self.assertEqual(shown.status_code, 200, f"note {i} just created is missing")
+            self.assertEqual(shown.content.decode(), f"e{i} v0")
+            edited = self.request("post", created["Location"] + "edit/", title=f"E{i}")
+            self.assertEqual(self.request("get", edited["Location"]).content.decode(), f"E{i} v1")
+            self.assertEqual(self.request("get", "/authors/erin/count/").content.decode(), str(i + 1))
+        gone = self.request("post", created["Location"] + "delete/")
+        self.assertEqual(self.request("get", gone["Location"]).status_code, 404, "a deleted note is gone")
+
+    def test_a_new_connection_sees_schema_changes(self):
+        with connection.cursor() as c:
+            c.execute("CREATE TABLE notes_scratch (id INT PRIMARY KEY)")
+        connection.close()
+        with connection.cursor() as c:
+            c.execute("SHOW TABLES LIKE 'notes_scratch'")
+            self.assertEqual(len(c.fetchall()), 1, "a table just created is listed")
+            c.execute("DROP TABLE notes_scratch")
+        connection.close()
+        with connection.cursor() as c:
+            c.execute("SHOW TABLES LIKE 'notes_scratch'")
+            self.assertEqual(c.fetchall(), (), "a table just dropped is not listed")

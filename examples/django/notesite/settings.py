@@ -1,7 +1,8 @@
 """Settings for the example: Django talks to rwproxy exactly as it would to MySQL/MariaDB.
 
 Only DB_HOST/DB_PORT point at the proxy; everything else is a normal production-style setup
-(utf8mb4, strict mode, READ COMMITTED, persistent connections, timezone-aware datetimes).
+(utf8mb4, strict mode, READ COMMITTED, timezone-aware datetimes, Django's default
+CONN_MAX_AGE = 0: a new connection per request).
 """
 import os
 
@@ -21,7 +22,8 @@ DATABASES = {
         "NAME": os.environ.get("DB_NAME", "rwtest"),
         "USER": os.environ.get("DB_USER", "app"),
         "PASSWORD": os.environ.get("DB_PASSWORD", "app"),
-        "CONN_MAX_AGE": 60,
+        # Django's default (a connection per request); DB_CONN_MAX_AGE=60 for persistent ones.
+        "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "0")),
         "OPTIONS": {
             "charset": "utf8mb4",
             "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",

@@ -50,6 +50,12 @@ pub fn binary(names: &[&str]) -> PathBuf {
     );
 }
 
+/// Seconds every replica applies behind the primary (`MASTER_DELAY`), from
+/// `RWPROXY_TEST_REPLICA_DELAY` (default 0): the suite also runs with lagging replicas.
+pub fn replica_delay() -> u32 {
+    std::env::var("RWPROXY_TEST_REPLICA_DELAY").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
@@ -191,9 +197,10 @@ impl Cluster {
             r.start();
             r.sql(&format!(
                 "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-                 MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; \
-                 START SLAVE; SET GLOBAL read_only=ON",
-                cluster.primary.port
+                 MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, \
+                 MASTER_DELAY={}; START SLAVE; SET GLOBAL read_only=ON",
+                cluster.primary.port,
+                replica_delay()
             ));
         }
         cluster.sync_replicas();
@@ -206,6 +213,13 @@ impl Cluster {
         for r in self.replicas.iter().filter(|r| r.is_running()) {
             let got = r.sql(&format!("SELECT MASTER_GTID_WAIT('{pos}', 60)"));
             assert_eq!(got, "0", "{} did not catch up to {pos}", r.name);
+        }
+    }
+
+    /// Makes every running replica apply `secs` behind the primary (`MASTER_DELAY`).
+    pub fn set_replica_delay(&self, secs: u32) {
+        for r in self.replicas.iter().filter(|r| r.is_running()) {
+            r.sql(&format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {secs}; START SLAVE"));
         }
     }
 

@@ -1,0 +1,93 @@
+//! Read-your-writes with both replicas applying 1 s behind the primary (`MASTER_DELAY = 1`),
+//! in the default config: every write's position is learned however its reply ends, and
+//! a read on any later connection sees it.
+
+use mysql_async::prelude::*;
+
+use crate::support::raw::{self, Raw};
+use crate::support::{Proxy, cluster, connect, table};
+use crate::{fault_config, serial};
+use rwproxy::protocol::caps;
+
+/// Replicas 1 s behind while it lives; back to the suite's delay when dropped.
+pub struct Lagging;
+
+impl Lagging {
+    pub fn one_second() -> Lagging {
+        cluster().set_replica_delay(1);
+        Lagging
+    }
+}
+
+impl Drop for Lagging {
+    fn drop(&mut self) {
+        cluster().set_replica_delay(crate::support::cluster::replica_delay());
+    }
+}
+
+async fn raw_client(port: u16, deprecate_eof: bool) -> Raw {
+    let extra = if deprecate_eof { caps::DEPRECATE_EOF } else { 0 };
+    raw::connect(port, "app", "app", Some(crate::support::cluster::DATABASE), extra).await.expect("login")
+}
+
+/// Counts matching rows on a new connection (what a request after a redirect does).
+async fn count_elsewhere(port: u16, t: &str, cond: &str) -> u32 {
+    let mut c = connect(port).await;
+    let n: u32 = c.query_first(format!("SELECT COUNT(*) FROM {t} WHERE {cond}")).await.unwrap().unwrap();
+    drop(c);
+    n
+}
+
+/// Writes whose reply is a result set (`… RETURNING`, `CALL`, a multi-statement ending in a
+/// `SELECT`), by text and by prepared statement, from clients with and without
+/// `CLIENT_DEPRECATE_EOF`: the next read, on a new connection, sees each of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_returning_rows_are_seen_on_the_next_connection() {
+    let _serial = serial().await;
+    let t = table("lag_returning");
+    cluster().primary.sql(&format!(
+        "CREATE TABLE {t} (id INT PRIMARY KEY, v INT);\nDELIMITER //\n\
+         CREATE PROCEDURE {t}_add(i INT) BEGIN INSERT INTO {t} VALUES (i, 0); SELECT i; END //"
+    ));
+    cluster().sync_replicas();
+    let _lag = Lagging::one_second();
+    let proxy = Proxy::start(&fault_config("interval_ms = 100\ntimeout_ms = 500\n", "")).await;
+    let port = proxy.port();
+    let mut stale = Vec::new();
+    for deprecate_eof in [false, true] {
+        let base = if deprecate_eof { 100 } else { 0 };
+        let steps = [
+            ("INSERT … RETURNING", format!("INSERT INTO {t} VALUES ({}, 1) RETURNING id", base + 1), 1, 1),
+            ("REPLACE … RETURNING", format!("REPLACE INTO {t} VALUES ({}, 2) RETURNING v", base + 1), 1, 1),
+            ("DELETE … RETURNING", format!("DELETE FROM {t} WHERE id = {} RETURNING id", base + 1), 1, 0),
+            ("CALL", format!("CALL {t}_add({})", base + 2), 2, 1),
+            (
+                "multi-statement",
+                format!("SELECT 1; INSERT INTO {t} VALUES ({}, 3) RETURNING id", base + 3),
+                3,
+                1,
+            ),
+            ("prepared", format!("INSERT INTO {t} VALUES ({}, 4) RETURNING id", base + 4), 4, 1),
+        ];
+        let mut c = raw_client(port, deprecate_eof).await;
+        for (what, sql, id, want) in steps {
+            if what == "prepared" {
+                let stmt = c.prepare(&sql).await;
+                c.execute(stmt, 0, &[]).await;
+            } else {
+                c.query(&sql).await;
+            }
+            let cond = if what.starts_with("REPLACE") { " AND v = 2" } else { "" };
+            let got = count_elsewhere(port, &t, &format!("id = {}{cond}", base + id)).await;
+            if got != want {
+                stale.push(format!("{what} (DEPRECATE_EOF {deprecate_eof}): {got} rows, want {want}"));
+            }
+        }
+        c.quit().await;
+    }
+    let (_, status) = proxy.admin_get("/status").await;
+    eprintln!("writes returning rows, replicas 1 s behind: {}", status["read_your_writes"]);
+    assert!(stale.is_empty(), "stale reads: {stale:#?}");
+    proxy.shutdown().await;
+    cluster().primary.sql(&format!("DROP PROCEDURE {t}_add; DROP TABLE {t}"));
+}
