@@ -159,6 +159,17 @@ fn sessions(ctx: &Context, out: &mut String) {
     for (d, v) in decisions {
         let _ = writeln!(out, "rwproxy_read_your_writes_total{{decision=\"{d}\"}} {v}");
     }
+    family(
+        out,
+        "rwproxy_primary_position_fetches_total",
+        "counter",
+        "Fetches of the primary's position for universal consistency (each serves every read waiting).",
+    );
+    let _ = writeln!(
+        out,
+        "rwproxy_primary_position_fetches_total {}",
+        ctx.fetcher.fetches.load(Ordering::Relaxed)
+    );
     family(out, "rwproxy_read_retries_total", "counter", "Reads retried on another backend.");
     let _ = writeln!(out, "rwproxy_read_retries_total {}", s.retries());
 }

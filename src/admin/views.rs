@@ -75,6 +75,11 @@ pub fn status(ctx: &Context) -> Value {
             "fell_back_to_writer": s.ryw_writer.load(Ordering::Relaxed),
         },
         "writes_gtid": ctx.written.load().to_string(),
+        "primary_position": {
+            "fetches": ctx.fetcher.fetches.load(Ordering::Relaxed),
+            "reads_served": ctx.fetcher.reads.load(Ordering::Relaxed),
+            "fetch_micros_total": ctx.fetcher.fetch_micros.load(Ordering::Relaxed),
+        },
     })
 }
 

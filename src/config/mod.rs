@@ -64,6 +64,9 @@ pub enum ReadConsistency {
     Session,
     /// A read sees every write committed through this proxy instance before it arrived.
     Global,
+    /// A read sees every write committed on the primary before it arrived, through any
+    /// instance (the primary's position is fetched first).
+    Universal,
 }
 
 /// A ProxySQL-style query rule, regexes compiled once at load.

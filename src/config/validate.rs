@@ -72,8 +72,9 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         Some("session") => ReadConsistency::Session,
         Some("none") => ReadConsistency::None,
         None | Some("global") => ReadConsistency::Global,
+        Some("universal") => ReadConsistency::Universal,
         Some(other) => {
-            let msg = format!("expected \"none\", \"session\" or \"global\", got {other:?}");
+            let msg = format!("expected \"none\", \"session\", \"global\" or \"universal\", got {other:?}");
             return Err(invalid("routing.read_consistency", msg));
         }
     };

@@ -29,19 +29,22 @@ pub struct Rewritten {
     pub schema: Option<String>,
 }
 
+/// The tracking entries a client asked for itself, which stay in its OK packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// The client turned `session_track_state_change` on.
+    pub state_change: bool,
+    /// The client's `session_track_system_variables` names `last_gtid` (or `*`).
+    pub last_gtid: bool,
+}
+
 /// Reads an OK payload (header `0x00` or `0xFE`) received with session tracking on and rewrites
-/// it for a client that negotiated `client_tracks`. The entries the proxy asked for itself go:
-/// `last_gtid` always, the state-change entry unless `keep_state_change` (the client turned
-/// `session_track_state_change` on). Without tracking, MariaDB still sends `info`
+/// it for a client that negotiated `client_tracks`. The entries the proxy asked for itself go
+/// unless the client asked for them too (`keep`): `last_gtid`, the state-change entry. Without tracking, MariaDB still sends `info`
 /// length-encoded while MySQL sends it to the end of the packet: `lenenc_info` keeps the
 /// backend's own habit. `None` when the packet has nothing after its fixed part or cannot be
 /// parsed (it is then forwarded as it is).
-pub fn rewrite_ok(
-    payload: &[u8],
-    client_tracks: bool,
-    lenenc_info: bool,
-    keep_state_change: bool,
-) -> Option<Rewritten> {
+pub fn rewrite_ok(payload: &[u8], client_tracks: bool, lenenc_info: bool, keep: Keep) -> Option<Rewritten> {
     let mut r = Reader::new(payload);
     let header = r.u8("header").ok()?;
     let affected = r.lenenc_int("affected rows").ok()?;
@@ -54,7 +57,7 @@ pub fn rewrite_ok(
     let info = r.lenenc_bytes("info").ok()?;
     let changed = status_flags & status::SESSION_STATE_CHANGED != 0;
     let state = if changed { r.lenenc_bytes("session state").ok()? } else { &[] };
-    let split = split_state(state, keep_state_change)?;
+    let split = split_state(state, keep)?;
     let needs_rewrite = if client_tracks { split.removed } else { changed || !lenenc_info };
     let mut out = Rewritten {
         payload: None,
@@ -101,7 +104,7 @@ struct Split {
     removed: bool,
 }
 
-fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
+fn split_state(state: &[u8], keep: Keep) -> Option<Split> {
     let mut r = Reader::new(state);
     let mut s = Split {
         kept: Vec::with_capacity(state.len()),
@@ -119,8 +122,10 @@ fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
             if name.eq_ignore_ascii_case(GTID_VARIABLE) {
                 let value = v.lenenc_bytes("variable value").ok()?;
                 s.last_gtid = Some(String::from_utf8_lossy(value).into_owned());
-                s.removed = true;
-                continue;
+                if !keep.last_gtid {
+                    s.removed = true;
+                    continue;
+                }
             }
         }
         if kind == TRACK_SCHEMA {
@@ -129,7 +134,7 @@ fn split_state(state: &[u8], keep_state_change: bool) -> Option<Split> {
         }
         if kind == TRACK_STATE_CHANGE {
             s.state_changed = true;
-            if !keep_state_change {
+            if !keep.state_change {
                 s.removed = true;
                 continue;
             }
@@ -167,12 +172,12 @@ mod tests {
 
     #[test]
     fn untracking_client_gets_the_plain_ok() {
-        let r = rewrite_ok(&tracked_ok(), false, false, false).unwrap();
+        let r = rewrite_ok(&tracked_ok(), false, false, Keep::default()).unwrap();
         assert_eq!(r.last_gtid.as_deref(), Some("0-1-42"));
         let mut want = vec![0x00, 3, 7, 0x02, 0x00, 0, 0];
         want.extend_from_slice(b"Records: 3  Duplicates: 0  Warnings: 0");
         assert_eq!(r.payload, Some(want));
-        let r = rewrite_ok(&tracked_ok(), false, true, false).unwrap();
+        let r = rewrite_ok(&tracked_ok(), false, true, Keep::default()).unwrap();
         let mut want = vec![0x00, 3, 7, 0x02, 0x00, 0, 0, 38];
         want.extend_from_slice(b"Records: 3  Duplicates: 0  Warnings: 0");
         assert_eq!(r.payload, Some(want), "MariaDB's own format for a client without tracking");
@@ -180,19 +185,23 @@ mod tests {
 
     #[test]
     fn tracking_client_keeps_its_own_entries_only() {
-        let r = rewrite_ok(&tracked_ok(), true, true, false).unwrap();
+        let r = rewrite_ok(&tracked_ok(), true, true, Keep::default()).unwrap();
         assert_eq!(r.last_gtid.as_deref(), Some("0-1-42"));
         let p = r.payload.unwrap();
-        let again = rewrite_ok(&p, true, true, false).unwrap();
+        let again = rewrite_ok(&p, true, true, Keep::default()).unwrap();
         assert_eq!(again.payload, None, "no last_gtid left: nothing to change");
         assert!(p.windows(10).any(|w| w == b"autocommit"));
         assert!(!p.windows(9).any(|w| w == b"last_gtid"));
+        let asked = Keep { last_gtid: true, ..Keep::default() };
+        let kept = rewrite_ok(&tracked_ok(), true, true, asked).unwrap();
+        assert_eq!(kept.last_gtid.as_deref(), Some("0-1-42"), "still learned by the proxy");
+        assert_eq!(kept.payload, None, "a client that tracks last_gtid itself gets the OK as it came");
     }
 
     #[test]
     fn plain_oks_are_left_alone_and_garbage_is_not_touched() {
         let untouched =
-            |p: &[u8], tracks, lenenc| rewrite_ok(p, tracks, lenenc, false).and_then(|r| r.payload);
+            |p: &[u8], tracks, lenenc| rewrite_ok(p, tracks, lenenc, Keep::default()).and_then(|r| r.payload);
         assert_eq!(untouched(&[0x00, 0, 0, 2, 0, 0, 0], false, true), None);
         assert_eq!(untouched(&[0x00, 0, 0, 2], false, true), None);
         assert_eq!(untouched(&[0x00, 0, 0, 2, 0x40, 0, 0, 9, 1], false, true), None);
@@ -209,20 +218,20 @@ mod tests {
     fn state_change_entries_are_reported_and_removed_unless_the_client_asked() {
         // OK after `SET @x = 1` with the proxy's session_track_state_change.
         let p = [0x00, 0, 0, 0x02, 0x40, 0, 0, 0, 3, 2, 1, b'1'];
-        let r = rewrite_ok(&p, true, true, false).unwrap();
+        let r = rewrite_ok(&p, true, true, Keep::default()).unwrap();
         assert!(r.state_changed);
         assert_eq!(r.payload.as_deref(), Some(&[0x00, 0, 0, 0x02, 0x00, 0, 0][..]), "as without the tracker");
-        let r = rewrite_ok(&p, true, true, true).unwrap();
+        let r = rewrite_ok(&p, true, true, Keep { state_change: true, last_gtid: false }).unwrap();
         assert!(r.state_changed);
         assert_eq!(r.payload, None, "the client turned the tracker on itself");
-        let r = rewrite_ok(&p, false, true, false).unwrap();
+        let r = rewrite_ok(&p, false, true, Keep::default()).unwrap();
         assert_eq!(r.payload.as_deref(), Some(&[0x00, 0, 0, 0x02, 0x00, 0, 0][..]));
         assert!(
-            !rewrite_ok(&tracked_ok(), true, true, false).unwrap().state_changed,
+            !rewrite_ok(&tracked_ok(), true, true, Keep::default()).unwrap().state_changed,
             "a GTID is not a state change"
         );
         // OK after DROP DATABASE of the current schema (MariaDB 10.11): the schema is now none.
         let dropped = [0x00, 0, 0, 0x02, 0x41, 0, 0, 0, 3, 1, 1, 0];
-        assert_eq!(rewrite_ok(&dropped, false, true, false).unwrap().schema.as_deref(), Some(""));
+        assert_eq!(rewrite_ok(&dropped, false, true, Keep::default()).unwrap().schema.as_deref(), Some(""));
     }
 }

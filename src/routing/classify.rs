@@ -365,6 +365,8 @@ fn read_hint(comment: &[u8], hint: &mut Hint) {
             "rwproxy:consistency=none" => hint.consistency = Some(Consistency::None),
             "rwproxy:consistency=session" => hint.consistency = Some(Consistency::Session),
             "rwproxy:consistency=global" => hint.consistency = Some(Consistency::Global),
+            "rwproxy:consistency=universal" => hint.consistency = Some(Consistency::Universal),
+            item if item.starts_with("rwproxy:min_gtid=") => hint.min_gtid = true,
             item => {
                 let item = item.strip_prefix("rwproxy:").unwrap_or(item);
                 if let Some(n) = item.strip_prefix("hostgroup=").and_then(|n| n.parse().ok()) {

@@ -62,6 +62,16 @@ impl GtidPos {
     }
 }
 
+/// The position of a `rwproxy:min_gtid=<position>` hint in a statement's text (comma
+/// separated, up to the first space or `*/`).
+pub fn hinted(sql: &[u8]) -> Option<GtidPos> {
+    const KEY: &[u8] = b"rwproxy:min_gtid=";
+    let at = sql.windows(KEY.len()).position(|w| w.eq_ignore_ascii_case(KEY))? + KEY.len();
+    let rest = &sql[at..];
+    let end = rest.iter().position(|&b| b.is_ascii_whitespace() || b == b'*').unwrap_or(rest.len());
+    GtidPos::parse(std::str::from_utf8(&rest[..end]).ok()?).filter(|p| !p.is_empty())
+}
+
 impl std::fmt::Display for GtidPos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let parts: Vec<String> = self.0.iter().map(|(d, s)| format!("{d}-*-{s}")).collect();
@@ -88,5 +98,14 @@ mod tests {
         p.merge(&replica);
         p.advance(0, 90);
         assert_eq!(p, replica);
+    }
+
+    #[test]
+    fn min_gtid_hints() {
+        let sql = b"SELECT /* rwproxy:min_gtid=0-1-100,1-2-5 */ 1";
+        assert_eq!(hinted(sql), GtidPos::parse("0-1-100,1-2-5"));
+        assert_eq!(hinted(b"SELECT /*rwproxy:MIN_GTID=0-1-7*/ 1"), GtidPos::parse("0-1-7"));
+        assert_eq!(hinted(b"SELECT /* rwproxy:min_gtid=garbage */ 1"), None);
+        assert_eq!(hinted(b"SELECT 1"), None);
     }
 }

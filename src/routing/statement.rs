@@ -112,15 +112,19 @@ pub enum Consistency {
     None,
     Session,
     Global,
+    Universal,
 }
 
 /// Routing hints read from comments: `/* rwproxy:writer */`, `/* rwproxy:reader */`,
-/// `/* hostgroup=N */`, `/* rwproxy:consistency=none|session|global */`.
+/// `/* hostgroup=N */`, `/* rwproxy:consistency=none|session|global|universal */`,
+/// `/* rwproxy:min_gtid=<position> */` (the session reads the position from the text).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hint {
     pub target: Option<HintTarget>,
     pub hostgroup: Option<u32>,
     pub consistency: Option<Consistency>,
+    /// A `rwproxy:min_gtid=…` hint is present.
+    pub min_gtid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

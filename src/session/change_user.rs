@@ -24,7 +24,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.stmts.clear();
         self.multi_statements = self.login.capabilities & caps::MULTI_STATEMENTS != 0;
         self.status = status::AUTOCOMMIT;
-        self.client_tracks_state = false;
+        self.client_keeps = Default::default();
         self.idle_timeout = None;
         self.pool_key = self.conn_key();
     }

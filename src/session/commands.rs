@@ -105,6 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;
+        self.stmt_min_gtid = stmt.hint.min_gtid.then(|| routing::gtid::hinted(sql)).flatten();
         self.stmt_reads = stmt.flags.bits();
         let started = std::time::Instant::now();
         let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
@@ -174,7 +175,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         self.pins.set(PinReason::NextTransaction);
                     }
                     if let Some(on) = fx.tracks_state_change {
-                        self.client_tracks_state = on;
+                        self.client_keeps.state_change = on;
+                    }
+                    if let Some(on) = fx.tracks_gtid {
+                        self.client_keeps.last_gtid = on;
                     }
                     if fx.timeouts {
                         let secs =

@@ -14,12 +14,20 @@ use crate::protocol::ReplyEnd;
 use crate::routing::Consistency;
 use crate::routing::gtid::GtidPos;
 
+/// What a read must see (`Session::need`).
+pub(super) enum Need {
+    Nothing,
+    Position(GtidPos),
+    Writer,
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn consistency(&self) -> ReadConsistency {
         match self.stmt_consistency {
             Some(Consistency::None) => ReadConsistency::None,
             Some(Consistency::Session) => ReadConsistency::Session,
             Some(Consistency::Global) => ReadConsistency::Global,
+            Some(Consistency::Universal) => ReadConsistency::Universal,
             None => self.ctx.config().routing.read_consistency,
         }
     }
@@ -58,17 +66,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         });
     }
 
-    /// What a read must see, if anything.
-    pub(super) fn required_gtid(&self) -> Option<GtidPos> {
+    /// What a read must see: nothing, a position, or (when the position cannot be learned)
+    /// whatever only the writer has.
+    pub(super) async fn need(&self) -> Need {
         let mut need = match self.consistency() {
-            ReadConsistency::None => return None,
+            ReadConsistency::None => GtidPos::default(),
             ReadConsistency::Session => self.gtid.clone().unwrap_or_default(),
             ReadConsistency::Global => GtidPos::clone(&self.ctx.written.load()),
+            ReadConsistency::Universal => match self.ctx.primary_position().await {
+                Some(mut p) => {
+                    p.merge(&self.ctx.written.load());
+                    p
+                }
+                None => return Need::Writer,
+            },
         };
-        if let Some(own) = &self.gtid {
+        if self.consistency() != ReadConsistency::None
+            && let Some(own) = &self.gtid
+        {
             need.merge(own);
         }
-        (!need.is_empty()).then_some(need)
+        if let Some(hinted) = &self.stmt_min_gtid {
+            need.merge(hinted);
+        }
+        if need.is_empty() { Need::Nothing } else { Need::Position(need) }
     }
 
     /// A reader connection that has applied `need`: one known to have applied it, else one

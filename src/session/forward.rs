@@ -157,7 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             backend_tracks: backend.conn().capabilities & caps::SESSION_TRACK != 0,
             client_tracks: self.login.capabilities & caps::SESSION_TRACK != 0,
             lenenc_info: backend.conn().mariadb,
-            keep_state_change: self.client_tracks_state,
+            keep: self.client_keeps,
             ..Tracking::default()
         };
         let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;

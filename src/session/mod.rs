@@ -17,6 +17,7 @@ mod state;
 mod stats;
 mod stmt_backend;
 mod sync;
+mod universal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct Context {
     pub written: ArcSwap<GtidPos>,
     /// When each recent write was acknowledged, to measure how far behind replicas apply.
     pub write_log: Arc<crate::pool::positions::WriteLog>,
+    /// The primary's position for cross-instance reads (`read_consistency = "universal"`).
+    pub fetcher: universal::PositionFetcher,
     pub metrics: crate::metrics::Metrics,
     pub digests: crate::digests::DigestTable,
     /// Where reload requests go (set by `server::run`).
@@ -72,6 +75,7 @@ impl Context {
             stats: SessionStats::default(),
             written: ArcSwap::from_pointee(GtidPos::default()),
             write_log: Arc::default(),
+            fetcher: universal::PositionFetcher::default(),
             metrics,
             digests,
             ready: std::sync::atomic::AtomicBool::new(true),
@@ -142,12 +146,14 @@ pub struct Session<S> {
     gtid: Option<GtidPos>,
     /// The current statement's `/* rwproxy:consistency=… */` hint.
     stmt_consistency: Option<Consistency>,
+    /// The current statement's `/* rwproxy:min_gtid=… */` hint: a position it must see.
+    stmt_min_gtid: Option<GtidPos>,
     /// The backend's dialect, once a backend greeting told it.
     dialect: Option<Dialect>,
     /// The current statement's flags, for what must happen between checkout and sending it.
     stmt_reads: u64,
     /// The client turned `session_track_state_change` on: it sees those entries.
-    client_tracks_state: bool,
+    client_keeps: crate::protocol::session_track::Keep,
     /// The session's `wait_timeout`: how long the client may stay idle.
     idle_timeout: Option<std::time::Duration>,
     /// What other sessions' `KILL` sees of this one.
@@ -246,9 +252,10 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         last_write: None,
         gtid: None,
         stmt_consistency: None,
+        stmt_min_gtid: None,
         dialect: None,
         stmt_reads: 0,
-        client_tracks_state: false,
+        client_keeps: Default::default(),
         parse_epoch: 0,
         idle_timeout: None,
         handle,

@@ -42,8 +42,8 @@ pub struct Tracking {
     pub client_tracks: bool,
     /// The backend writes OK `info` length-encoded even without tracking (MariaDB).
     pub lenenc_info: bool,
-    /// The client turned `session_track_state_change` on itself: it keeps those entries.
-    pub keep_state_change: bool,
+    /// Tracking entries the client asked for itself: it keeps them.
+    pub keep: session_track::Keep,
     /// The last `last_gtid` seen in this reply.
     pub last_gtid: Option<String>,
     /// An OK packet of this reply reported a session-state change.
@@ -116,12 +116,7 @@ where
             let ok_to_read = track.backend_tracks && tracker.frame_was_ok();
             let rw = (ok_to_read && may_be_ok).then(|| {
                 let payload = &buf[pos + 4..pos + 4 + len];
-                session_track::rewrite_ok(
-                    payload,
-                    track.client_tracks,
-                    track.lenenc_info,
-                    track.keep_state_change,
-                )
+                session_track::rewrite_ok(payload, track.client_tracks, track.lenenc_info, track.keep)
             });
             if ok_to_read && !matches!(rw, Some(Some(_))) {
                 // Too large or unreadable: its state-change flag alone must count as a change.

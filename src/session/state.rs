@@ -50,7 +50,11 @@ pub fn apply_set(desired: &mut SessionVars, items: &[SetItem]) -> SetEffects {
                     fx.tracks_state_change =
                         Some(matches!(value.to_ascii_lowercase().trim_matches('\''), "on" | "1"));
                 }
-                fx.replaces_tracking |= name == "session_track_system_variables";
+                if name == "session_track_system_variables" {
+                    fx.replaces_tracking = true;
+                    let list = value.trim_matches('\'').to_ascii_lowercase();
+                    fx.tracks_gtid = Some(list.split(',').any(|v| matches!(v.trim(), "last_gtid" | "*")));
+                }
             }
             SetItem::Session { name, value } => {
                 fx.timeouts |= IDLE_TIMEOUTS.contains(&name.as_str());
@@ -76,6 +80,8 @@ pub struct SetEffects {
     pub tracks_state_change: Option<bool>,
     /// The client set its own tracked variables: `last_gtid` is no longer among them.
     pub replaces_tracking: bool,
+    /// The client's own tracked variables name `last_gtid` (or `*`): it sees that entry.
+    pub tracks_gtid: Option<bool>,
     /// The client set `wait_timeout` or `interactive_timeout`.
     pub timeouts: bool,
 }

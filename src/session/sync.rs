@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::consistency::Need;
 use super::state::plan;
 use super::{Backend, Session, SessionError};
 use crate::backend::{BackendConn, ConnKey, Mechanism, Schema, SessionVars, collation_name};
@@ -172,14 +173,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// A connection for `route` from the pools: a consistent reader, the reader hostgroup,
     /// or the writer when readers cannot serve.
     async fn pick(&self, route: &Route) -> Result<Backend, Unavailable> {
-        if route.target == Target::Reader
-            && let Some(need) = self.required_gtid()
-        {
-            if let Some(p) = self.consistent_reader(route.hostgroup, &need).await {
+        if route.target == Target::Reader {
+            let need = self.need().await;
+            if let Need::Position(need) = &need
+                && let Some(p) = self.consistent_reader(route.hostgroup, need).await
+            {
                 return Ok(p);
             }
-            let writer = self.writer_route();
-            return self.checkout(writer.hostgroup, None).await.map_err(|e| proxy_err(e.to_string()));
+            if !matches!(need, Need::Nothing) {
+                if matches!(need, Need::Writer) {
+                    self.ctx.stats.ryw_writer.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let writer = self.writer_route();
+                return self.checkout(writer.hostgroup, None).await.map_err(|e| proxy_err(e.to_string()));
+            }
         }
         match self.checkout(route.hostgroup, None).await {
             Ok(p) => Ok(p),

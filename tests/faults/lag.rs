@@ -4,6 +4,7 @@
 
 use mysql_async::prelude::*;
 
+use crate::support::cluster::DATABASE;
 use crate::support::raw::{self, Raw};
 use crate::support::{Proxy, cluster, connect, table};
 use crate::{fault_config, serial};
@@ -27,7 +28,7 @@ impl Drop for Lagging {
 
 async fn raw_client(port: u16, deprecate_eof: bool) -> Raw {
     let extra = if deprecate_eof { caps::DEPRECATE_EOF } else { 0 };
-    raw::connect(port, "app", "app", Some(crate::support::cluster::DATABASE), extra).await.expect("login")
+    raw::connect(port, "app", "app", Some(DATABASE), extra).await.expect("login")
 }
 
 /// Counts matching rows on a new connection (what a request after a redirect does).
@@ -90,4 +91,49 @@ async fn writes_returning_rows_are_seen_on_the_next_connection() {
     assert!(stale.is_empty(), "stale reads: {stale:#?}");
     proxy.shutdown().await;
     cluster().primary.sql(&format!("DROP PROCEDURE {t}_add; DROP TABLE {t}"));
+}
+
+/// Two proxy instances on one cluster, replicas 1 s behind: a write through one, then a read
+/// on a new connection through the other. In `global` mode the second instance knows nothing
+/// of the write (the read is stale: the test can tell); in `universal` mode it fetches the
+/// primary's position first and sees it; in `global` mode a client that carries the write's
+/// GTID (session tracking of `last_gtid`, as it would ask the server) sees it through a
+/// `/* rwproxy:min_gtid=… */` hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_cross_instances_by_universal_mode_and_by_hint() {
+    let _serial = serial().await;
+    let t = table("lag_cross");
+    cluster().primary.sql(&format!("CREATE TABLE {t} (id INT PRIMARY KEY)"));
+    cluster().sync_replicas();
+    let _lag = Lagging::one_second();
+    let monitor = "interval_ms = 100\ntimeout_ms = 500\n";
+    let mut seen = Vec::new();
+    for (i, mode) in ["global", "universal", "hint"].into_iter().enumerate() {
+        let routing =
+            format!("[routing]\nread_consistency = \"{}\"\n", if mode == "hint" { "global" } else { mode });
+        let (a, b) = (
+            Proxy::start(&fault_config(monitor, &routing)).await,
+            Proxy::start(&fault_config(monitor, &routing)).await,
+        );
+        let tracking = caps::DEPRECATE_EOF | caps::SESSION_TRACK;
+        let mut w = raw::connect(a.port(), "app", "app", Some(DATABASE), tracking).await.expect("login");
+        w.query("SET session_track_system_variables = 'last_gtid'").await;
+        let ok = w.query(&format!("INSERT INTO {t} VALUES ({i})")).await;
+        let gtid = rwproxy::protocol::session_track::rewrite_ok(&ok[0], true, true, Default::default())
+            .and_then(|r| r.last_gtid)
+            .expect("the write's GTID comes back to a client tracking last_gtid");
+        w.quit().await;
+        let hint = if mode == "hint" { format!("/* rwproxy:min_gtid={gtid} */ ") } else { String::new() };
+        let mut r = connect(b.port()).await;
+        let n: u32 =
+            r.query_first(format!("SELECT {hint}COUNT(*) FROM {t} WHERE id = {i}")).await.unwrap().unwrap();
+        drop(r);
+        let (_, status) = b.admin_get("/status").await;
+        eprintln!("{mode}: the other instance read {n} row(s); {}", status["primary_position"]);
+        seen.push((mode, n));
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+    assert_eq!(seen, [("global", 0), ("universal", 1), ("hint", 1)]);
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
 }
