@@ -7,6 +7,8 @@ mod support;
 
 mod consistency;
 mod failures;
+mod histories;
+mod history;
 mod lag;
 mod statements;
 

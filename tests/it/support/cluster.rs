@@ -142,6 +142,12 @@ impl Node {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server process: a hung host, and its recovery.
+    pub fn signal(&self, signal: &str) {
+        let Some(pid) = self.child.lock().unwrap().as_ref().map(|c| c.id()) else { return };
+        let _ = Command::new("kill").args(["-s", signal, &pid.to_string()]).status();
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.lock().unwrap().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
