@@ -234,8 +234,9 @@ impl BackendConn {
 
     /// The proxy's own session tracking, sent after login and after every reset:
     /// `session_track_state_change` (the server flags any change of session state, whatever
-    /// statement made it: stored code, triggers, prepared `SET`s) and, on MariaDB, `last_gtid`
-    /// among the tracked variables (each commit's GTID arrives in its OK packet).
+    /// statement made it: stored code, triggers, prepared `SET`s) and each commit's GTID in its
+    /// OK packet: on MariaDB `last_gtid` among the tracked variables, on MySQL
+    /// `session_track_gtids = OWN_GTID`.
     fn tracking_command(&self) -> Vec<u8> {
         let mut p = vec![com::QUERY];
         if self.mariadb {
@@ -244,7 +245,9 @@ impl BackendConn {
                   session_track_state_change = ON",
             );
         } else {
-            p.extend_from_slice(b"SET SESSION session_track_state_change = ON");
+            p.extend_from_slice(
+                b"SET SESSION session_track_gtids = OWN_GTID, session_track_state_change = ON",
+            );
         }
         p
     }
@@ -262,7 +265,7 @@ impl BackendConn {
         }
         let reply = self.read(1).await?;
         let ok = reply.payload().first() == Some(&0x00);
-        self.tracks_gtid = ok && self.mariadb;
+        self.tracks_gtid = ok;
         self.tracks_state = ok;
         Ok(())
     }

@@ -121,8 +121,8 @@ impl ProbeTask {
     /// A failure drops the connection; the next probe reconnects and reports it.
     async fn poll_position(&self, conn: &mut Option<BackendConn>) {
         let Some(c) = conn.as_mut() else { return };
-        let read =
-            tokio::time::timeout(self.monitor.timeout, c.query_rows("SELECT @@gtid_current_pos")).await;
+        let sql = format!("SELECT {}", probe::applied_variable(c));
+        let read = tokio::time::timeout(self.monitor.timeout, c.query_rows(&sql)).await;
         match read {
             Ok(Ok(Ok(rows))) => {
                 let value = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref());

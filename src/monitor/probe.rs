@@ -13,8 +13,8 @@ async fn rows(conn: &mut BackendConn, sql: &str) -> Result<Option<Rows>, String>
 }
 
 pub async fn probe(conn: &mut BackendConn) -> Result<Probe, String> {
-    // MariaDB first; MySQL has no @@gtid_current_pos (and a different GTID format).
-    let base = match rows(conn, "SELECT @@read_only, @@gtid_current_pos").await? {
+    // What the server has applied: MariaDB's @@gtid_current_pos, MySQL's @@gtid_executed.
+    let base = match rows(conn, &format!("SELECT @@read_only, {}", applied_variable(conn))).await? {
         Some(r) => r,
         None => rows(conn, "SELECT @@read_only").await?.ok_or("SELECT @@read_only failed")?,
     };
@@ -45,4 +45,9 @@ pub async fn probe(conn: &mut BackendConn) -> Result<Probe, String> {
         }
     });
     Ok(Probe { read_only, gtid, replication })
+}
+
+/// The variable that holds what a server has applied.
+pub fn applied_variable(conn: &BackendConn) -> &'static str {
+    if conn.mariadb { "@@gtid_current_pos" } else { "@@gtid_executed" }
 }

@@ -13,11 +13,11 @@ use crate::routing::gtid::GtidPos;
 /// Writes remembered per replication domain; older ones only make estimates less precise.
 const LOG_LEN: usize = 1024;
 
-/// When this proxy instance learned of each recent write, per GTID domain (sequence numbers
-/// only grow within a domain).
+/// When this proxy instance learned of each recent write, per GTID stream (a MariaDB domain
+/// or a MySQL source; sequence numbers only grow within one).
 #[derive(Debug, Default)]
 pub struct WriteLog {
-    domains: Mutex<Vec<(u32, DomainLog)>>,
+    domains: Mutex<Vec<(u64, DomainLog)>>,
 }
 
 /// One domain's `(sequence number, acknowledged at)`, oldest first.
@@ -27,7 +27,7 @@ impl WriteLog {
     /// A write acknowledged at `at`.
     pub fn record(&self, pos: &GtidPos, at: Instant) {
         let mut domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
-        for (domain, seq) in pos.domains() {
+        for (domain, seq) in pos.streams() {
             let i = match domains.iter().position(|(d, _)| *d == domain) {
                 Some(i) => i,
                 None => {
@@ -50,7 +50,7 @@ impl WriteLog {
     pub fn learned_at(&self, need: &GtidPos) -> Option<Instant> {
         let domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
         let mut latest = None;
-        for (domain, seq) in need.domains() {
+        for (domain, seq) in need.streams() {
             let (_, log) = domains.iter().find(|(d, _)| *d == domain)?;
             let &(_, at) = log.iter().find(|&&(s, _)| s >= seq)?;
             latest = latest.max(Some(at));
@@ -64,7 +64,7 @@ impl WriteLog {
         let domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
         let (mut newest_done, mut oldest_pending) = (None, None::<Instant>);
         for (domain, log) in domains.iter() {
-            let have = applied.seq(*domain).unwrap_or(0);
+            let have = applied.stream_seq(*domain).unwrap_or(0);
             let split = log.partition_point(|&(s, _)| s <= have);
             newest_done = newest_done.max(split.checked_sub(1).map(|i| log[i].1));
             if let Some(&(_, at)) = log.get(split) {

@@ -12,6 +12,9 @@ const TRACK_SYSTEM_VARIABLES: u8 = 0;
 const TRACK_SCHEMA: u8 = 1;
 /// `SESSION_TRACK_STATE_CHANGE`.
 const TRACK_STATE_CHANGE: u8 = 2;
+/// `SESSION_TRACK_GTIDS` (MySQL, `session_track_gtids`): an encoding specification (0: the
+/// GTID set as text) and the set, length-encoded.
+const TRACK_GTIDS: u8 = 3;
 /// The variable the proxy adds to a connection's tracked variables.
 pub const GTID_VARIABLE: &[u8] = b"last_gtid";
 
@@ -34,7 +37,8 @@ pub struct Rewritten {
 pub struct Keep {
     /// The client turned `session_track_state_change` on.
     pub state_change: bool,
-    /// The client's `session_track_system_variables` names `last_gtid` (or `*`).
+    /// The client's `session_track_system_variables` names `last_gtid` (or `*`), or it set
+    /// MySQL's `session_track_gtids` itself.
     pub last_gtid: bool,
 }
 
@@ -128,6 +132,17 @@ fn split_state(state: &[u8], keep: Keep) -> Option<Split> {
                 }
             }
         }
+        if kind == TRACK_GTIDS {
+            let mut v = Reader::new(data);
+            if v.lenenc_int("gtid encoding").ok()? == 0 {
+                let set = v.lenenc_bytes("gtids").ok()?;
+                s.last_gtid = Some(String::from_utf8_lossy(set).into_owned());
+            }
+            if !keep.last_gtid {
+                s.removed = true;
+                continue;
+            }
+        }
         if kind == TRACK_SCHEMA {
             let name = Reader::new(data).lenenc_bytes("schema").ok()?;
             s.schema = Some(String::from_utf8_lossy(name).into_owned());
@@ -168,6 +183,41 @@ mod tests {
         put_lenenc_bytes(&mut p, b"Records: 3  Duplicates: 0  Warnings: 0");
         put_lenenc_bytes(&mut p, &state);
         p
+    }
+
+    /// A MySQL OK after an autocommit INSERT with `session_track_gtids = OWN_GTID` and
+    /// `session_track_state_change = ON`, laid out as the protocol documentation gives it:
+    /// type 3, entry length, encoding specification 0, the GTID text length-encoded; then the
+    /// state-change entry (type 2, "1").
+    #[rustfmt::skip]
+    const MYSQL_OWN_GTID_OK: &[u8] = &[
+        0x00, 0x01, 0x00, 0x02, 0x40, 0x00, 0x00, // header, 1 row, id 0, AUTOCOMMIT|STATE_CHANGED, 0 warnings
+        0x00,                                     // info ""
+        0x2e,                                     // session state info: 46 bytes
+        0x03, 0x28, 0x00, 0x26,                   // SESSION_TRACK_GTIDS, 40 bytes, encoding 0, 38-byte text
+        b'3', b'e', b'1', b'1', b'f', b'a', b'4', b'7', b'-', b'7', b'1', b'c', b'a', b'-', b'1', b'1', b'e', b'1', b'-',
+        b'9', b'e', b'3', b'3', b'-', b'c', b'8', b'0', b'a', b'a', b'9', b'4', b'2', b'9', b'5', b'6', b'2', b':', b'7',
+        0x02, 0x02, 0x01, b'1',                   // SESSION_TRACK_STATE_CHANGE "1"
+    ];
+
+    #[test]
+    fn mysql_own_gtid_entries_are_read_and_removed() {
+        let r = rewrite_ok(MYSQL_OWN_GTID_OK, false, false, Keep::default()).unwrap();
+        assert_eq!(r.last_gtid.as_deref(), Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:7"));
+        assert!(r.state_changed);
+        assert_eq!(
+            r.payload.as_deref(),
+            Some(&[0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00][..]),
+            "what MySQL sends untracked"
+        );
+        let tracking = rewrite_ok(MYSQL_OWN_GTID_OK, true, false, Keep::default()).unwrap();
+        let p = tracking.payload.unwrap();
+        assert!(!p.windows(4).any(|w| w == b"3e11"), "the proxy's own GTID entry is gone");
+        let asked = Keep { last_gtid: true, ..Keep::default() };
+        let kept = rewrite_ok(MYSQL_OWN_GTID_OK, true, false, asked).unwrap().payload.unwrap();
+        assert!(kept.windows(4).any(|w| w == b"3e11"), "a client that set session_track_gtids keeps it");
+        let pos = crate::routing::gtid::GtidPos::parse(r.last_gtid.as_deref().unwrap()).unwrap();
+        assert!(pos.is_mysql());
     }
 
     #[test]

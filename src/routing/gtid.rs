@@ -1,65 +1,195 @@
-//! MariaDB GTID positions (`domain-server-seq`, comma separated) and the "has applied"
-//! relation used by read-your-writes. Per domain only the highest sequence number matters.
+//! GTID positions and the "has applied" relation read-your-writes uses, for both vendors:
+//! MariaDB's `domain-server-seq` lists (per domain only the highest sequence number matters,
+//! since a domain is applied in order) and MySQL's GTID sets (`uuid:1-5:7, uuid2:1-9`, also
+//! tagged `uuid:tag:1-3` from 8.3), compared as sets of intervals.
 
-/// Highest sequence number seen per replication domain.
+/// Intervals kept per MySQL source; beyond this the lowest gaps are filled (a stricter
+/// requirement, never a weaker one), so a position stays small whatever the write history.
+const MAX_INTERVALS: usize = 64;
+
+/// A position: what has been applied, or what a read must see.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GtidPos(Vec<(u32, u64)>);
+pub struct GtidPos {
+    /// MariaDB: highest sequence number per replication domain.
+    domains: Vec<(u32, u64)>,
+    /// MySQL: per source (`uuid` or `uuid:tag`, lowercase), sorted disjoint intervals.
+    sets: Vec<(String, Vec<(u64, u64)>)>,
+}
 
 impl GtidPos {
-    /// Parses `0-1-100,1-2-5`; `None` for anything else (e.g. MySQL UUID sets).
+    /// Parses a MariaDB list (`0-1-100,1-2-5`) or a MySQL set (`uuid:1-5:7,uuid2:1-3`,
+    /// whitespace and newlines allowed, as `@@gtid_executed` prints it). `None` when it is
+    /// neither.
     pub fn parse(s: &str) -> Option<GtidPos> {
         let mut pos = GtidPos::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let mut it = part.split('-');
-            let domain = it.next()?.parse().ok()?;
-            let _server: u32 = it.next()?.parse().ok()?;
-            let seq = it.next()?.parse().ok()?;
-            if it.next().is_some() {
-                return None;
+            if part.contains(':') {
+                pos.parse_mysql(part)?;
+            } else {
+                let mut it = part.split('-');
+                let domain = it.next()?.parse().ok()?;
+                let _server: u32 = it.next()?.parse().ok()?;
+                let seq = it.next()?.parse().ok()?;
+                if it.next().is_some() {
+                    return None;
+                }
+                pos.advance(domain, seq);
             }
-            pos.advance(domain, seq);
         }
         Some(pos)
     }
 
+    /// `uuid[:tag]:interval[:interval…][:tag:interval…]`.
+    fn parse_mysql(&mut self, part: &str) -> Option<()> {
+        let mut it = part.split(':').map(str::trim);
+        let uuid = it.next()?.to_ascii_lowercase();
+        let hex = uuid.chars().filter(|c| c.is_ascii_hexdigit()).count();
+        if uuid.len() != 36 || hex != 32 || uuid.chars().filter(|&c| c == '-').count() != 4 {
+            return None;
+        }
+        let mut source = uuid.clone();
+        for piece in it {
+            if piece.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                let tag_ok =
+                    piece.len() <= 32 && piece.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !tag_ok {
+                    return None;
+                }
+                source = format!("{uuid}:{}", piece.to_ascii_lowercase());
+                continue;
+            }
+            let (a, b) = match piece.split_once('-') {
+                Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+                None => {
+                    let n = piece.parse().ok()?;
+                    (n, n)
+                }
+            };
+            if a == 0 || b < a {
+                return None;
+            }
+            self.add_interval(&source, (a, b));
+        }
+        Some(())
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.domains.is_empty() && self.sets.is_empty()
     }
 
-    /// `(domain, highest sequence number)` pairs.
-    pub fn domains(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.0.iter().copied()
+    /// Whether this is (also) a MySQL GTID set.
+    pub fn is_mysql(&self) -> bool {
+        !self.sets.is_empty()
     }
 
-    /// The highest sequence number seen in `domain`.
-    pub fn seq(&self, domain: u32) -> Option<u64> {
-        self.0.iter().find(|(d, _)| *d == domain).map(|&(_, s)| s)
+    /// `(stream, highest sequence number)` pairs: MariaDB domains, and MySQL sources under a
+    /// hash of their name (top bit set). For estimates that only need "how far", such as
+    /// when a write was acknowledged.
+    pub fn streams(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let domains = self.domains.iter().map(|&(d, s)| (u64::from(d), s));
+        let sets = self.sets.iter().filter_map(|(src, iv)| Some((source_key(src), iv.last()?.1)));
+        domains.chain(sets)
+    }
+
+    /// The highest sequence number of `stream` (see `streams`).
+    pub fn stream_seq(&self, stream: u64) -> Option<u64> {
+        self.streams().find(|&(k, _)| k == stream).map(|(_, s)| s)
     }
 
     /// Records `seq` in `domain` (keeps the maximum).
     pub fn advance(&mut self, domain: u32, seq: u64) {
-        match self.0.iter_mut().find(|(d, _)| *d == domain) {
+        match self.domains.iter_mut().find(|(d, _)| *d == domain) {
             Some((_, s)) => *s = (*s).max(seq),
-            None => self.0.push((domain, seq)),
+            None => self.domains.push((domain, seq)),
         }
     }
 
-    /// Merges another position (max per domain).
+    fn add_interval(&mut self, source: &str, (a, b): (u64, u64)) {
+        let i = match self.sets.iter().position(|(s, _)| s == source) {
+            Some(i) => i,
+            None => {
+                self.sets.push((source.to_string(), Vec::new()));
+                self.sets.len() - 1
+            }
+        };
+        let list = &mut self.sets[i].1;
+        list.push((a, b));
+        list.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
+        for &(a, b) in list.iter() {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        while merged.len() > MAX_INTERVALS {
+            let second = merged.remove(1);
+            merged[0].1 = second.1;
+        }
+        *list = merged;
+    }
+
+    /// Merges another position (max per domain, union of sets).
     pub fn merge(&mut self, other: &GtidPos) {
-        for &(d, s) in &other.0 {
+        for &(d, s) in &other.domains {
             self.advance(d, s);
+        }
+        for (source, list) in &other.sets {
+            for &iv in list {
+                self.add_interval(source, iv);
+            }
         }
     }
 
     /// Whether everything in `needed` has been applied here.
     pub fn covers(&self, needed: &GtidPos) -> bool {
-        needed.0.iter().all(|&(d, n)| self.0.iter().any(|&(dd, s)| dd == d && s >= n))
+        let domains =
+            needed.domains.iter().all(|&(d, n)| self.domains.iter().any(|&(dd, s)| dd == d && s >= n));
+        domains
+            && needed.sets.iter().all(|(source, want)| {
+                let have = self.sets.iter().find(|(s, _)| s == source).map_or(&[][..], |(_, l)| &l[..]);
+                want.iter().all(|&(a, b)| have.iter().any(|&(x, y)| x <= a && b <= y))
+            })
     }
 
     /// `domain-0-seq` list for `MASTER_GTID_WAIT` (the server id does not matter there).
     pub fn to_wait_arg(&self) -> String {
-        self.0.iter().map(|(d, s)| format!("{d}-0-{s}")).collect::<Vec<_>>().join(",")
+        self.domains.iter().map(|(d, s)| format!("{d}-0-{s}")).collect::<Vec<_>>().join(",")
     }
+
+    /// The MySQL GTID set text (`uuid:1-5:7,…`) for `WAIT_FOR_EXECUTED_GTID_SET`.
+    pub fn to_mysql_set(&self) -> String {
+        let parts: Vec<String> = self
+            .sets
+            .iter()
+            .map(|(source, list)| {
+                let ivs: Vec<String> = list
+                    .iter()
+                    .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                    .collect();
+                format!("{source}:{}", ivs.join(":"))
+            })
+            .collect();
+        parts.join(",")
+    }
+
+    /// The statement that waits up to `secs` for this position on a replica of the vendor
+    /// (`mariadb`); it answers 0 once the position is applied.
+    pub fn wait_statement(&self, mariadb: bool, secs: f64) -> String {
+        if mariadb {
+            format!("SELECT MASTER_GTID_WAIT('{}', {secs:.3})", self.to_wait_arg())
+        } else {
+            format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{}', {secs:.3})", self.to_mysql_set())
+        }
+    }
+}
+
+fn source_key(source: &str) -> u64 {
+    // FNV-1a: stable and cheap; collisions only blur an estimate.
+    let h = source
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    h | (1 << 63)
 }
 
 /// The position of a `rwproxy:min_gtid=<position>` hint in a statement's text (comma
@@ -74,38 +204,14 @@ pub fn hinted(sql: &[u8]) -> Option<GtidPos> {
 
 impl std::fmt::Display for GtidPos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(d, s)| format!("{d}-*-{s}")).collect();
+        let mut parts: Vec<String> = self.domains.iter().map(|(d, s)| format!("{d}-*-{s}")).collect();
+        if self.is_mysql() {
+            parts.push(self.to_mysql_set());
+        }
         f.write_str(&parts.join(","))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_and_cover() {
-        let replica = GtidPos::parse("0-1-100,1-2-7").unwrap();
-        assert!(replica.covers(&GtidPos::parse("0-1-100").unwrap()));
-        assert!(replica.covers(&GtidPos::parse("0-3-99,1-2-7").unwrap()));
-        assert!(!replica.covers(&GtidPos::parse("0-1-101").unwrap()));
-        assert!(!replica.covers(&GtidPos::parse("2-1-1").unwrap()), "unknown domain is not covered");
-        assert!(replica.covers(&GtidPos::default()));
-        assert_eq!(GtidPos::parse(""), Some(GtidPos::default()));
-        assert_eq!(GtidPos::parse("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"), None);
-        assert_eq!(GtidPos::parse("0-1-100,0-2-50").unwrap().to_wait_arg(), "0-0-100");
-        let mut p = GtidPos::default();
-        p.merge(&replica);
-        p.advance(0, 90);
-        assert_eq!(p, replica);
-    }
-
-    #[test]
-    fn min_gtid_hints() {
-        let sql = b"SELECT /* rwproxy:min_gtid=0-1-100,1-2-5 */ 1";
-        assert_eq!(hinted(sql), GtidPos::parse("0-1-100,1-2-5"));
-        assert_eq!(hinted(b"SELECT /*rwproxy:MIN_GTID=0-1-7*/ 1"), GtidPos::parse("0-1-7"));
-        assert_eq!(hinted(b"SELECT /* rwproxy:min_gtid=garbage */ 1"), None);
-        assert_eq!(hinted(b"SELECT 1"), None);
-    }
-}
+#[path = "gtid_tests.rs"]
+mod tests;

@@ -45,10 +45,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return;
         }
         let Some(b) = self.backend.as_mut() else { return };
-        if !b.conn().mariadb || (b.conn().tracks_gtid && !end.eof_state_changed) {
+        if b.conn().tracks_gtid && !end.eof_state_changed {
             return;
         }
-        let Ok(Ok(rows)) = b.conn().query_rows("SELECT @@last_gtid").await else { return };
+        // MySQL has no @@last_gtid: everything executed there is a superset (safe, stricter).
+        let sql = if b.conn().mariadb { "SELECT @@last_gtid" } else { "SELECT @@gtid_executed" };
+        let Ok(Ok(rows)) = b.conn().query_rows(sql).await else { return };
         if let Some(v) = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.clone()) {
             self.note_gtid(&v);
         }
@@ -109,8 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let soon =
                 |h: &ServerHealth| h.applied().expected_wait(need, learned, now).is_some_and(|w| w < budget);
             if let Ok(mut p) = self.checkout(hostgroup, Some(&soon)).await {
-                let sql =
-                    format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", need.to_wait_arg(), budget.as_secs_f64());
+                let sql = need.wait_statement(p.conn().mariadb, budget.as_secs_f64());
                 let reply = p.conn().query_rows(&sql).await;
                 let caught_up = matches!(&reply, Ok(Ok(r)) if r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some("0"));
                 if caught_up {

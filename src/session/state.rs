@@ -8,7 +8,7 @@ use crate::routing::set::{SetItem, replay_name};
 /// global value, so no `DEFAULT` to undo them with, and several are one-shot) and ones that
 /// collect per-connection data or drive the proxy's own session tracking. Setting one pins the
 /// session (`untracked_state`).
-const NOT_REPLAYED: [&str; 16] = [
+const NOT_REPLAYED: [&str; 17] = [
     "rand_seed1",
     "rand_seed2",
     "insert_id",
@@ -25,6 +25,7 @@ const NOT_REPLAYED: [&str; 16] = [
     "session_track_state_change",
     "session_track_schema",
     "session_track_transaction_info",
+    "session_track_gtids",
 ];
 
 /// Timeouts after which the server closes an idle connection: replayed for the session, but a
@@ -49,6 +50,10 @@ pub fn apply_set(desired: &mut SessionVars, items: &[SetItem]) -> SetEffects {
                 if name == "session_track_state_change" {
                     fx.tracks_state_change =
                         Some(matches!(value.to_ascii_lowercase().trim_matches('\''), "on" | "1"));
+                }
+                if name == "session_track_gtids" {
+                    fx.replaces_tracking = true;
+                    fx.tracks_gtid = Some(!value.trim_matches('\'').eq_ignore_ascii_case("off"));
                 }
                 if name == "session_track_system_variables" {
                     fx.replaces_tracking = true;

@@ -70,7 +70,7 @@ async fn fetch_loop(ctx: Weak<Context>, mut rx: mpsc::Receiver<Waiter>) {
     }
 }
 
-/// `@@gtid_binlog_pos` of the current writer, over the monitor's credentials on a connection
+/// `@@gtid_binlog_pos` (MySQL: `@@gtid_executed`) of the current writer, over the monitor's credentials on a connection
 /// of its own (reopened when the writer changes or a query fails).
 async fn fetch(ctx: &Context, conn: &mut Option<(String, BackendConn)>) -> Option<GtidPos> {
     let config = ctx.config();
@@ -87,7 +87,8 @@ async fn fetch(ctx: &Context, conn: &mut Option<(String, BackendConn)>) -> Optio
         *conn = Some((writer, c));
     }
     let (_, c) = conn.as_mut()?;
-    let read = tokio::time::timeout(monitor.timeout, c.query_rows("SELECT @@gtid_binlog_pos")).await;
+    let sql = if c.mariadb { "SELECT @@gtid_binlog_pos" } else { "SELECT @@gtid_executed" };
+    let read = tokio::time::timeout(monitor.timeout, c.query_rows(sql)).await;
     let Ok(Ok(Ok(rows))) = read else {
         *conn = None;
         return None;
