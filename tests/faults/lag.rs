@@ -40,8 +40,9 @@ async fn count_elsewhere(port: u16, t: &str, cond: &str) -> u32 {
 }
 
 /// Writes whose reply is a result set (`… RETURNING`, `CALL`, a multi-statement ending in a
-/// `SELECT`), by text and by prepared statement, from clients with and without
-/// `CLIENT_DEPRECATE_EOF`: the next read, on a new connection, sees each of them.
+/// `SELECT`), by text and by prepared statement, and writes committed by `COMMIT` and
+/// `XA COMMIT`, from clients with and without `CLIENT_DEPRECATE_EOF`: the next read, on a
+/// new connection, sees each of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_returning_rows_are_seen_on_the_next_connection() {
     let _serial = serial().await;
@@ -69,6 +70,17 @@ async fn writes_returning_rows_are_seen_on_the_next_connection() {
                 1,
             ),
             ("prepared", format!("INSERT INTO {t} VALUES ({}, 4) RETURNING id", base + 4), 4, 1),
+            ("COMMIT", format!("BEGIN;; INSERT INTO {t} VALUES ({}, 5);; COMMIT", base + 5), 5, 1),
+            (
+                "XA COMMIT",
+                format!(
+                    "XA START 'x{base}';; INSERT INTO {t} VALUES ({}, 6);; XA END 'x{base}';; \
+                     XA PREPARE 'x{base}';; XA COMMIT 'x{base}'",
+                    base + 6
+                ),
+                6,
+                1,
+            ),
         ];
         let mut c = raw_client(port, deprecate_eof).await;
         for (what, sql, id, want) in steps {
@@ -76,7 +88,10 @@ async fn writes_returning_rows_are_seen_on_the_next_connection() {
                 let stmt = c.prepare(&sql).await;
                 c.execute(stmt, 0, &[]).await;
             } else {
-                c.query(&sql).await;
+                for one in sql.split(";; ") {
+                    let reply = c.query(one).await;
+                    assert_eq!(raw::err_code(&reply), None, "{one}");
+                }
             }
             let cond = if what.starts_with("REPLACE") { " AND v = 2" } else { "" };
             let got = count_elsewhere(port, &t, &format!("id = {}{cond}", base + id)).await;
