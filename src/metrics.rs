@@ -144,8 +144,12 @@ impl Metrics {
 
     /// An ERR sent to a client (made by the proxy or relayed from a backend). Error codes are a
     /// bounded set (MySQL's code space), and this is not on the success path.
+    /// Counts an error sent to a client. Codes are chosen by clients too (`SIGNAL …
+    /// MYSQL_ERRNO`), so at most `MAX_ERROR_CODES` distinct ones get a label; the rest count
+    /// under code 0 ("other").
     pub fn error_sent(&self, code: u16) {
         if let Ok(mut m) = self.errors_by_code.lock() {
+            let code = if m.contains_key(&code) || m.len() < MAX_ERROR_CODES { code } else { 0 };
             *m.entry(code).or_default() += 1;
         }
     }
@@ -227,6 +231,9 @@ impl Metrics {
         }
     }
 }
+
+/// Distinct error codes labelled in `rwproxy_client_errors_total` (one more slot: "other").
+const MAX_ERROR_CODES: usize = 100;
 
 /// Writes `# HELP` and `# TYPE` for a family.
 pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -67,6 +67,10 @@ pub fn status(ctx: &Context) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "client_connections": ctx.limits.current(),
+        "logins": {
+            "pending": ctx.pending.current(),
+            "evicted_total": ctx.pending.evicted.load(Ordering::Relaxed),
+        },
         "read_retries_total": s.retries(),
         "read_your_writes": {
             "served_by_reader": s.ryw_reader.load(Ordering::Relaxed),

@@ -68,6 +68,10 @@ pub struct ProxyFile {
     pub shutdown_delay_ms: Option<u64>,
     pub watch_config: Option<bool>,
     pub worker_threads: Option<u32>,
+    pub connect_timeout_ms: Option<u64>,
+    pub max_pending_logins: Option<u32>,
+    pub wait_timeout_ms: Option<u64>,
+    pub idle_transaction_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +85,7 @@ pub struct PoolFile {
     pub backoff_max_ms: Option<u64>,
     pub max_prepared_statements_per_connection: Option<u32>,
     pub max_prepared_statements_per_server: Option<u32>,
+    pub backend_read_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -101,6 +101,15 @@ pub struct ProxyConfig {
     pub watch_config: bool,
     /// Runtime worker threads; `None` = one per available core.
     pub worker_threads: Option<usize>,
+    /// A client must have logged in within this (MariaDB's `connect_timeout`).
+    pub connect_timeout: Duration,
+    /// Connections not logged in yet; at this many the oldest is closed for a new one.
+    pub max_pending_logins: u32,
+    /// An idle client is closed after this unless its session set its own `wait_timeout`.
+    pub wait_timeout: Duration,
+    /// A client idle inside a transaction is closed (the transaction rolled back) after this;
+    /// zero: never.
+    pub idle_transaction_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +125,9 @@ pub struct PoolConfig {
     /// What the proxy's connections to one server may hold together: each connection keeps at
     /// most this divided by the server's `max_connections` (at least 1).
     pub max_prepared_per_server: NonZeroU32,
+    /// A statement still waiting for its backend after this long is cut once the monitor
+    /// cannot reach that server (hung, unreachable); a read is then retried elsewhere.
+    pub backend_read_timeout: Duration,
 }
 
 impl PoolConfig {

@@ -126,6 +126,10 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
         shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
         watch_config: p.watch_config.unwrap_or(false),
+        connect_timeout: millis(p.connect_timeout_ms, 10_000, "proxy.connect_timeout_ms")?,
+        max_pending_logins: non_zero(p.max_pending_logins, 256, "proxy.max_pending_logins")?.get(),
+        wait_timeout: millis(p.wait_timeout_ms, 28_800_000, "proxy.wait_timeout_ms")?,
+        idle_transaction_timeout: Duration::from_millis(p.idle_transaction_timeout_ms.unwrap_or(14_400_000)),
         worker_threads: match p.worker_threads {
             None | Some(0) => None,
             Some(n @ 1..=256) => Some(n as usize),
@@ -154,6 +158,7 @@ fn pool(p: PoolFile) -> Result<PoolConfig, ConfigError> {
             8_000,
             "pool.max_prepared_statements_per_server",
         )?,
+        backend_read_timeout: millis(p.backend_read_timeout_ms, 5_000, "pool.backend_read_timeout_ms")?,
     };
     if cfg.backoff_max < cfg.backoff_initial {
         return Err(invalid(

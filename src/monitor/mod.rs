@@ -217,6 +217,7 @@ impl Coordinator {
             lag_seconds: probe.and_then(|p| p.replication.as_ref()).and_then(|r| r.lag_seconds),
             gtid: probe.and_then(|p| p.gtid.clone()),
             checked_at: Some(SystemTime::now()),
+            probe_failed: result.is_err(),
         };
         if let Some(h) = self.pools.health(addr) {
             h.publish(view);

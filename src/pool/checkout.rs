@@ -53,7 +53,11 @@ impl<C: Connector> Pools<C> {
             if live.is_empty() {
                 return Err(self.unreachable(hostgroup, members, only.is_some()));
             }
-            for i in self.pick_order(&live) {
+            // A server whose last probe failed (hung?) is tried last, not excluded: one lost
+            // probe must not take a writer away.
+            let mut order = self.pick_order(&live);
+            order.sort_by_key(|&i| self.servers[i].health.unresponsive());
+            for i in order {
                 let server = &self.servers[i];
                 match server.take(key, prefer, accept) {
                     Take::Idle(idle) => {

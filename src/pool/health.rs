@@ -45,6 +45,8 @@ pub struct HealthView {
     /// Applied GTID position (`@@gtid_current_pos`).
     pub gtid: Option<GtidPos>,
     pub checked_at: Option<SystemTime>,
+    /// The last probe failed (no answer, or an error).
+    pub probe_failed: bool,
 }
 
 /// One server's health, shared by its pool entries in every hostgroup.
@@ -53,6 +55,8 @@ pub struct ServerHealth {
     shunned: AtomicBool,
     /// Drained by an operator (OFFLINE_SOFT): no new checkouts, running work finishes.
     draining: AtomicBool,
+    /// The last probe failed.
+    failing: AtomicBool,
     view: ArcSwap<HealthView>,
     /// What the server has applied, and how far behind it applies.
     applied: ArcSwap<Applied>,
@@ -61,6 +65,11 @@ pub struct ServerHealth {
 impl ServerHealth {
     pub fn is_shunned(&self) -> bool {
         self.shunned.load(Ordering::Acquire)
+    }
+
+    /// The monitor cannot reach the server right now (shunned, or its last probe failed).
+    pub fn unresponsive(&self) -> bool {
+        self.is_shunned() || self.failing.load(Ordering::Acquire)
     }
 
     pub fn is_draining(&self) -> bool {
@@ -77,6 +86,7 @@ impl ServerHealth {
 
     pub fn publish(&self, view: HealthView) {
         self.shunned.store(view.shunned.is_some(), Ordering::Release);
+        self.failing.store(view.probe_failed, Ordering::Release);
         self.view.store(Arc::new(view));
     }
 

@@ -176,9 +176,10 @@ pub mod errcode {
     pub const NOT_SUPPORTED: (u16, &str) = (1235, "42000");
     /// ProxySQL answers a query rule's `error_msg` with this code.
     pub const RULE_ERROR: (u16, &str) = (1148, "42000");
-    /// A backend lost before the client saw any byte of the reply (the client's own
-    /// "lost connection" code, so drivers treat it as such).
-    pub const LOST_BACKEND: (u16, &str) = (2013, "HY000");
+    /// A backend lost before the client saw any byte of the reply: `ER_CONNECTION_KILLED`, a
+    /// server-range code (a client-range one such as 2013 inside an ERR packet makes
+    /// libmariadb report "malformed packet").
+    pub const LOST_BACKEND: (u16, &str) = (1927, "70100");
     /// ProxySQL's code for "no backend connection could be had".
     pub const PROXY_BACKEND: (u16, &str) = (9001, "HY000");
 }

@@ -58,6 +58,9 @@ impl Packet {
     }
 }
 
+/// The most the read buffer grows by at once while a large packet arrives.
+const MAX_RESERVE: usize = 1 << 20;
+
 /// A byte stream with a read buffer, speaking MySQL frames. Generic so TLS or compression
 /// can wrap the socket later without touching the callers.
 #[derive(Debug)]
@@ -70,6 +73,11 @@ pub struct PacketStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     pub fn new(stream: S, max_payload: usize) -> Self {
         PacketStream { stream, rbuf: BytesMut::with_capacity(READ_CHUNK), max_payload }
+    }
+
+    /// Changes the largest payload accepted from now on (raised once a client logged in).
+    pub fn set_max_payload(&mut self, max_payload: usize) {
+        self.max_payload = max_payload;
     }
 
     pub fn get_ref(&self) -> &S {
@@ -106,7 +114,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                         return Err(ProtocolError::TooLarge { size: payload_len, max: self.max_payload });
                     }
                     if self.rbuf.len() - frames < 4 + len {
-                        self.rbuf.reserve(4 + len - (self.rbuf.len() - frames));
+                        // Grow with what arrives, never by what a header claims: a peer that
+                        // announces a large packet and sends nothing costs nothing.
+                        let missing = 4 + len - (self.rbuf.len() - frames);
+                        self.rbuf.reserve(missing.min(MAX_RESERVE));
                         self.fill_or_eof().await?;
                         payload_len -= len;
                         continue;

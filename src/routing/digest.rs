@@ -7,6 +7,10 @@ use super::lexer::Tok;
 /// Values of a list kept before the rest is folded into `,...`.
 const LIST_KEEP: u32 = 3;
 
+/// Digest texts are cut to this many bytes (ProxySQL's `query_digests_max_digest_length`);
+/// the hash still covers the whole text, so long statements that differ late stay apart.
+pub const MAX_DIGEST_TEXT: usize = 2048;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digest {
     pub text: String,
@@ -80,6 +84,14 @@ impl DigestBuilder {
             self.text.push_str(",...");
         }
         let hash = hash64(self.text.as_bytes());
+        if self.text.len() > MAX_DIGEST_TEXT {
+            let mut cut = MAX_DIGEST_TEXT;
+            while !self.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.truncate(cut);
+            self.text.shrink_to_fit();
+        }
         Digest { text: self.text, hash }
     }
 }

@@ -5,7 +5,7 @@
 
 mod classify;
 pub mod dialect;
-mod digest;
+pub mod digest;
 pub mod gtid;
 pub mod lexer;
 mod rules;

@@ -146,6 +146,16 @@ fn without_replication_everything_goes_to_the_default_hostgroup() {
 }
 
 #[test]
+fn digest_texts_are_capped_and_their_hashes_are_not() {
+    let long = |tail: &str| format!("SELECT {} FROM t{tail}", vec!["col_name"; 1000].join(", "));
+    let a = classify(long("").as_bytes(), Dialect::default()).digest;
+    let b = classify(long(" WHERE x = 1").as_bytes(), Dialect::default()).digest;
+    assert_eq!(a.text.len(), crate::routing::digest::MAX_DIGEST_TEXT);
+    assert_eq!(a.text, b.text, "the same first 2048 bytes");
+    assert_ne!(a.hash, b.hash, "the statements still count apart");
+}
+
+#[test]
 fn digests_fold_literals_whitespace_comments_and_lists() {
     let d = |sql: &str| classify(sql.as_bytes(), Dialect::default()).digest;
     assert_eq!(

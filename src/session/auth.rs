@@ -77,13 +77,16 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         (resp.auth_response.clone(), 2)
     };
     let username = String::from_utf8_lossy(&resp.username).into_owned();
-    let user = verify(ctx, &username, &greeting.salt, &auth_response);
+    let user = names_fit(&resp.username, resp.database.as_deref())
+        .then(|| verify(ctx, &username, &greeting.salt, &auth_response))
+        .flatten();
     let Some(user) = user else {
         let (code, state) = errcode::ACCESS_DENIED;
         let using = if auth_response.is_empty() { "NO" } else { "YES" };
-        let msg = format!("Access denied for user '{username}'@'{peer_host}' (using password: {using})");
+        let shown = shorten(&username);
+        let msg = format!("Access denied for user '{shown}'@'{peer_host}' (using password: {using})");
         stream.write_packet(next_seq, &err_packet(code, state, &msg)).await?;
-        return Err(SessionError::AccessDenied(username));
+        return Err(SessionError::AccessDenied(shown));
     };
     let database = resp
         .database
@@ -92,6 +95,32 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .map(|d| String::from_utf8_lossy(d).into_owned())
         .or_else(|| user.default_schema.clone());
     Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq })
+}
+
+/// Longest user name accepted (MariaDB: 128 characters, up to 4 bytes each).
+const MAX_USER_BYTES: usize = 512;
+/// Longest schema name accepted (64 characters, up to 4 bytes each).
+const MAX_SCHEMA_BYTES: usize = 256;
+/// Names in error messages and logs are cut to this many characters.
+const SHOWN_CHARS: usize = 64;
+
+/// Whether a login's user and schema names are within what a server accepts (longer ones
+/// are refused like a wrong password, before any lookup).
+pub fn names_fit(user: &[u8], schema: Option<&[u8]>) -> bool {
+    user.len() <= MAX_USER_BYTES && schema.is_none_or(|d| d.len() <= MAX_SCHEMA_BYTES)
+}
+
+/// A client-chosen name as it may appear in a message or a log line: at most `SHOWN_CHARS`
+/// characters, control characters escaped.
+pub fn shorten(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().take(SHOWN_CHARS) {
+        if c.is_control() { out.extend(c.escape_default()) } else { out.push(c) }
+    }
+    if name.chars().count() > SHOWN_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 /// Checks a native-password reply against the configured user; learns SHA1(password) for

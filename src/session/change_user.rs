@@ -49,7 +49,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let seq = 3;
         self.start_over(req.collation.map_or(self.login.collation, |c| c as u8));
         let username = String::from_utf8_lossy(&req.username).into_owned();
-        let Some(user) = auth::verify(&self.ctx, &username, &self.salt, &reply) else {
+        let verified = auth::names_fit(&req.username, req.database.as_deref())
+            .then(|| auth::verify(&self.ctx, &username, &self.salt, &reply))
+            .flatten();
+        let Some(user) = verified else {
+            let username = auth::shorten(&username);
             let using = if reply.is_empty() { "NO" } else { "YES" };
             let msg =
                 format!("Access denied for user '{username}'@'{}' (using password: {using})", self.peer.ip());

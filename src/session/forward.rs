@@ -160,7 +160,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             keep: self.client_keeps,
             ..Tracking::default()
         };
-        let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
+        let watch = (backend.health().clone(), self.ctx.config().pool.backend_read_timeout);
+        let result =
+            relay_watched(backend.conn().stream(), &mut self.client, (tracker, retry), &mut track, watch)
+                .await;
         self.handle.set_running(None);
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {
@@ -231,3 +234,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(Attempt::Done(None))
     }
 }
+
+/// Relays the reply; once it has run `limit` and the monitor cannot reach the backend's server
+/// (hung, unreachable), cuts it as a backend failure, so a read is retried elsewhere when the
+/// client has seen nothing yet.
+async fn relay_watched<B, C>(
+    backend: &mut crate::protocol::PacketStream<B>,
+    client: &mut crate::protocol::PacketStream<C>,
+    (tracker, retry): (ReplyTracker, Retryable<'_>),
+    track: &mut Tracking,
+    (health, limit): (std::sync::Arc<crate::pool::health::ServerHealth>, std::time::Duration),
+) -> Result<ReplyEnd, RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    {
+        let relay = relay_reply(backend, client, tracker, retry, &mut *track);
+        tokio::pin!(relay);
+        if let Ok(r) = tokio::time::timeout(limit, &mut relay).await {
+            return r;
+        }
+        loop {
+            tokio::select! {
+                r = &mut relay => return r,
+                () = tokio::time::sleep(UNRESPONSIVE_CHECK) => if health.unresponsive() { break },
+            }
+        }
+    }
+    let source = crate::protocol::ProtocolError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no reply within {} ms and the monitor cannot reach the server", limit.as_millis()),
+    ));
+    Err(RelayError::Backend { source, client_saw_bytes: track.sent_bytes > 0 })
+}
+
+/// How often a long statement checks whether its backend became unreachable.
+const UNRESPONSIVE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);

@@ -9,6 +9,7 @@ mod forward;
 mod kill;
 mod limits;
 mod outcome;
+pub mod pending;
 mod pins;
 mod prepared;
 mod registry;
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 use crate::backend::{BackendConnector, SessionVars};
 use crate::config::Config;
 use crate::pool::{Pooled, Pools};
-use crate::protocol::reply::{err_packet, err_packet_pre_handshake, ok_packet};
+use crate::protocol::reply::{err_packet, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
 use crate::routing::gtid::GtidPos;
 use crate::routing::{Consistency, Dialect};
@@ -61,6 +62,8 @@ pub struct Context {
     pub ready: std::sync::atomic::AtomicBool,
     /// Live sessions by id, for `KILL`.
     pub sessions: registry::Registry,
+    /// Connections that have not logged in yet.
+    pub pending: Arc<pending::PendingLogins>,
     next_id: AtomicU32,
 }
 
@@ -80,6 +83,7 @@ impl Context {
             digests,
             ready: std::sync::atomic::AtomicBool::new(true),
             sessions: registry::Registry::default(),
+            pending: Arc::default(),
             reloads: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })
@@ -116,11 +120,20 @@ pub enum SessionError {
     BackendMidReply(String),
     #[error("idle longer than the session's wait_timeout")]
     IdleTimeout,
+    #[error("no login within proxy.connect_timeout_ms")]
+    LoginTimeout,
+    #[error("closed before login to make room for newer connections (proxy.max_pending_logins)")]
+    Evicted,
     #[error("killed")]
     Killed,
 }
 
 type Backend = Pooled<BackendConnector>;
+
+/// The largest packet a client may send before it logged in (a handshake response with
+/// connection attributes is a few hundred bytes; MariaDB caps attributes at 64 KiB in total,
+/// which no real client comes near).
+pub const PRE_LOGIN_MAX_PACKET: usize = 16 << 10;
 
 pub struct Session<S> {
     client: PacketStream<S>,
@@ -175,18 +188,24 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let max_packet = ctx.config().proxy.max_allowed_packet;
-    let mut client = PacketStream::new(stream, max_packet);
-    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
-    let Some(slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {
-        tracing::warn!(%peer, "refused: proxy max_connections reached");
-        ctx.metrics.refused(0);
-        let (code, _) = errcode::TOO_MANY_CONNECTIONS;
-        let _sent = client.write_packet(0, &err_packet_pre_handshake(code, "Too many connections")).await;
-        return;
+    let (max_packet, connect_timeout, max_pending) = {
+        let c = ctx.config();
+        (c.proxy.max_allowed_packet, c.proxy.connect_timeout, c.proxy.max_pending_logins as usize)
     };
-    let result = match login(client, &ctx, (id, peer), slot, kill_switch).await {
+    // Until the login is done, packets are small: what an unauthenticated peer can make the
+    // proxy hold stays within PRE_LOGIN_MAX_PACKET per pending login.
+    let client = PacketStream::new(stream, PRE_LOGIN_MAX_PACKET);
+    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+    let pending = ctx.pending.enter(max_pending);
+    let logged_in = tokio::select! {
+        r = login(client, &ctx, (id, peer), kill_switch) => r,
+        _ = tokio::time::sleep(connect_timeout) => Err(SessionError::LoginTimeout),
+        _ = pending.evict.notified() => Err(SessionError::Evicted),
+    };
+    drop(pending);
+    let result = match logged_in {
         Ok(mut session) => {
+            session.client.set_max_payload(max_packet);
             let r = session.run(shutdown).await;
             if let Err(SessionError::Protocol(ProtocolError::TooLarge { .. })) = &r {
                 let (code, state) = errcode::NET_PACKET_TOO_LARGE;
@@ -202,7 +221,14 @@ pub async fn serve<S>(
     };
     ctx.sessions.remove(id);
     match result {
-        Ok(()) | Err(SessionError::ClientGone | SessionError::IdleTimeout | SessionError::Killed) => {
+        Ok(())
+        | Err(
+            SessionError::ClientGone
+            | SessionError::IdleTimeout
+            | SessionError::Killed
+            | SessionError::LoginTimeout
+            | SessionError::Evicted,
+        ) => {
             tracing::debug!(id, %peer, "session closed")
         }
         Err(e @ SessionError::AccessDenied(_)) => {
@@ -218,13 +244,20 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: PacketStream<S>,
     ctx: &Arc<Context>,
     (id, peer): (u32, SocketAddr),
-    mut slot: Slot,
     kill_switch: Option<socket2::Socket>,
 ) -> Result<Session<S>, SessionError> {
     let salt = crate::protocol::auth::new_salt();
     let greeting = auth::greeting(ctx, id, &salt);
     let login = auth::handshake(&mut client, ctx, &greeting, &peer.ip().to_string()).await?;
     let seq = login.next_seq;
+    // Slots count logged-in sessions: half-open connections never take one.
+    let Some(mut slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {
+        tracing::warn!(%peer, "refused: proxy max_connections reached");
+        ctx.metrics.refused(0);
+        let (code, state) = errcode::TOO_MANY_CONNECTIONS;
+        client.write_packet(seq, &err_packet(code, state, "Too many connections")).await?;
+        return Err(SessionError::Refused("proxy max_connections reached"));
+    };
     if !ctx.limits.set_user(&mut slot, &login.user.username, login.user.max_connections) {
         let (code, state) = errcode::TOO_MANY_CONNECTIONS;
         let msg = format!("Too many connections for user '{}'", login.user.username);
@@ -278,8 +311,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if stopping && !self.pins.has(PinReason::Transaction) {
                 return Ok(());
             }
-            // The client's own `wait_timeout`: an idle client is closed, as the server would.
-            let deadline = self.idle_timeout.map(|d| tokio::time::Instant::now() + d);
+            // An idle client is closed, as the server would: after the session's own
+            // `wait_timeout` or the proxy's, sooner inside a transaction.
+            let deadline = Some(tokio::time::Instant::now() + self.idle_limit());
             let idle = async move {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -308,6 +342,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Err(SessionError::Killed);
             }
         }
+    }
+
+    /// How long the client may stay idle now.
+    fn idle_limit(&self) -> std::time::Duration {
+        let cfg = self.ctx.config();
+        let limit = self.idle_timeout.unwrap_or(cfg.proxy.wait_timeout);
+        let in_tx = cfg.proxy.idle_transaction_timeout;
+        if self.pins.has(PinReason::Transaction) && !in_tx.is_zero() { limit.min(in_tx) } else { limit }
     }
 
     /// Publishes a change in this session's pin reasons to the shared counters.

@@ -9,6 +9,7 @@ mod consistency;
 mod failures;
 mod histories;
 mod history;
+mod hung;
 mod lag;
 mod statements;
 

@@ -9,6 +9,7 @@ mod django;
 mod dump;
 mod extended;
 mod fidelity;
+mod hostile;
 mod import;
 mod isolation;
 mod lifecycle;

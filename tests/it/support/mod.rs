@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fake;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -116,6 +117,17 @@ impl Proxy {
     }
 
     /// GET on the admin API; returns (status, JSON body).
+    /// The metrics listener's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.metrics).await.expect("connect metrics");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read metrics");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    }
+
     pub async fn admin_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
         self.admin_request("GET", path_and_query).await
     }
