@@ -74,6 +74,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
+    let limit = rwproxy::server::fds::raise_limit(&config).map_err(anyhow::Error::msg)?;
+    tracing::debug!(limit, "file descriptor limit");
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.proxy.worker_threads {
         builder.worker_threads(n);

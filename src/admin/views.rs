@@ -70,6 +70,7 @@ pub fn status(ctx: &Context) -> Value {
         "logins": {
             "pending": ctx.pending.current(),
             "evicted_total": ctx.pending.evicted.load(Ordering::Relaxed),
+            "refusals_delayed_total": ctx.throttle.delayed.load(Ordering::Relaxed),
         },
         "read_retries_total": s.retries(),
         "read_your_writes": {

@@ -1,6 +1,7 @@
 //! Builds pools and the shared context from config, runs the accept loop, reloads, shuts
 //! down cleanly.
 
+pub mod fds;
 pub mod reload;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             drop(alive);
         });
     };
+    let mut reserve = fds::Reserve::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -77,8 +79,17 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
                     ctx.metrics.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     spawn(stream, peer)
                 }
+                Err(e) if fds::Reserve::is_exhaustion(&e) && reserve.release() => {
+                    // Out of descriptors: the reserved one lets this client in to be told so.
+                    if let Ok((stream, peer)) = listener.accept().await {
+                        tracing::warn!(%peer, "refused: out of file descriptors ({e})");
+                        ctx.metrics.refused(0);
+                        refuse_too_many(stream).await;
+                    }
+                    reserve.restore();
+                }
                 Err(e) => {
-                    // Out of file descriptors and similar: keep serving existing sessions.
+                    // Keep serving existing sessions.
                     tracing::error!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -159,4 +170,14 @@ async fn probe_version(config: &Config, connector: &BackendConnector) {
             Err(e) => tracing::warn!(server = %server.address, "version probe failed: {e}"),
         }
     }
+}
+
+/// ERR 1040 in place of the greeting, then close (bounded: a client that does not read is
+/// simply dropped).
+async fn refuse_too_many(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let payload = crate::protocol::reply::err_packet_pre_handshake(1040, "Too many connections");
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    crate::protocol::packet::encode(&mut out, 0, &payload);
+    let _ = tokio::time::timeout(Duration::from_millis(500), stream.write_all(&out)).await;
 }

@@ -54,7 +54,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut PacketStream<S>,
     ctx: &Context,
     greeting: &HandshakeV10,
-    peer_host: &str,
+    peer: std::net::SocketAddr,
 ) -> Result<Login, SessionError> {
     stream.write_packet(0, &greeting.encode()).await?;
     let packet = stream.read_packet(Some(1)).await?.ok_or(SessionError::ClientGone)?;
@@ -84,7 +84,8 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         let (code, state) = errcode::ACCESS_DENIED;
         let using = if auth_response.is_empty() { "NO" } else { "YES" };
         let shown = shorten(&username);
-        let msg = format!("Access denied for user '{shown}'@'{peer_host}' (using password: {using})");
+        let msg = format!("Access denied for user '{shown}'@'{}' (using password: {using})", peer.ip());
+        refusal_pause(ctx, peer, &shown).await;
         stream.write_packet(next_seq, &err_packet(code, state, &msg)).await?;
         return Err(SessionError::AccessDenied(shown));
     };
@@ -103,6 +104,19 @@ const MAX_USER_BYTES: usize = 512;
 const MAX_SCHEMA_BYTES: usize = 256;
 /// Names in error messages and logs are cut to this many characters.
 const SHOWN_CHARS: usize = 64;
+
+/// Before a refusal: the throttle's pause for this address (growing with its failures), and
+/// a log line for the first failures and then at powers of two.
+pub async fn refusal_pause(ctx: &Context, peer: std::net::SocketAddr, shown_user: &str) {
+    let (wait, log) = ctx.throttle.failed(peer.ip(), std::time::Instant::now());
+    if log {
+        let failures = ctx.throttle.count(peer.ip());
+        tracing::info!(%peer, user = shown_user, failures, "login refused: wrong user or password");
+    }
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
 
 /// Whether a login's user and schema names are within what a server accepts (longer ones
 /// are refused like a wrong password, before any lookup).

@@ -57,7 +57,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let using = if reply.is_empty() { "NO" } else { "YES" };
             let msg =
                 format!("Access denied for user '{username}'@'{}' (using password: {using})", self.peer.ip());
-            tracing::info!(id = self.id, "change user to {username:?} refused");
+            auth::refusal_pause(&self.ctx, self.peer, &username).await;
             return self.send_err(seq, errcode::ACCESS_DENIED, &msg).await;
         };
         let ctx = self.ctx.clone();

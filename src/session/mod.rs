@@ -18,6 +18,7 @@ mod state;
 mod stats;
 mod stmt_backend;
 mod sync;
+pub mod throttle;
 mod universal;
 
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ pub struct Context {
     pub sessions: registry::Registry,
     /// Connections that have not logged in yet.
     pub pending: Arc<pending::PendingLogins>,
+    /// Failed logins per client address.
+    pub throttle: throttle::Throttle,
     next_id: AtomicU32,
 }
 
@@ -84,6 +87,7 @@ impl Context {
             ready: std::sync::atomic::AtomicBool::new(true),
             sessions: registry::Registry::default(),
             pending: Arc::default(),
+            throttle: throttle::Throttle::default(),
             reloads: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })
@@ -232,8 +236,9 @@ pub async fn serve<S>(
             tracing::debug!(id, %peer, "session closed")
         }
         Err(e @ SessionError::AccessDenied(_)) => {
+            // Logged (rate-limited) by the throttle.
             ctx.metrics.refused(2);
-            tracing::info!(id, %peer, "login failed: {e}")
+            tracing::debug!(id, %peer, "login failed: {e}")
         }
         Err(e) => tracing::warn!(id, %peer, "session ended: {e}"),
     }
@@ -248,7 +253,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Session<S>, SessionError> {
     let salt = crate::protocol::auth::new_salt();
     let greeting = auth::greeting(ctx, id, &salt);
-    let login = auth::handshake(&mut client, ctx, &greeting, &peer.ip().to_string()).await?;
+    let login = auth::handshake(&mut client, ctx, &greeting, peer).await?;
     let seq = login.next_seq;
     // Slots count logged-in sessions: half-open connections never take one.
     let Some(mut slot) = ctx.limits.enter(ctx.config().proxy.max_connections) else {

@@ -183,3 +183,55 @@ async fn a_backend_lost_under_a_statement_is_a_server_range_error() {
     c.query_drop("DO 1").await.expect("the session goes on");
     proxy.shutdown().await;
 }
+
+/// The process's descriptor limit: too low a hard limit for the config refuses to start with
+/// what to set; a low soft limit is raised (the proxy then runs).
+#[test]
+fn a_descriptor_limit_too_low_for_the_config_is_refused_or_raised() {
+    let bin = env!("CARGO_BIN_EXE_rwproxy");
+    let cfg = std::env::temp_dir().join(format!("rwproxy-fds-{}.toml", std::process::id()));
+    std::fs::write(&cfg, config_text(cluster(), "")).unwrap();
+    let run = |ulimit: &str| {
+        let script = format!("ulimit {ulimit} 100; exec {bin} --config {}", cfg.display());
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let hard = run("-n").wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&hard.stderr);
+    assert!(!hard.status.success(), "refused to start: {err}");
+    assert!(err.contains("file descriptors") && err.contains("ulimit -Hn"), "{err}");
+    let mut soft = run("-Sn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let still_running = soft.try_wait().unwrap().is_none();
+    let _ = soft.kill();
+    let out = soft.wait_with_output().unwrap();
+    assert!(still_running, "a low soft limit is raised: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_file(cfg);
+}
+
+/// Password guessing from one address: after three free failures each refusal waits longer
+/// (100 ms, doubling), counted in `/status`; an innocent session is not slowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_slowed_per_address() {
+    let proxy = Proxy::default().await;
+    let mut innocent = Innocent::new(proxy.port()).await;
+    let started = Instant::now();
+    for i in 0..7 {
+        let guess = format!("guess{i}");
+        let e = mysql_async::Conn::new(opts(proxy.port(), "app", &guess, None)).await.unwrap_err();
+        assert!(e.to_string().contains("Access denied"), "{e}");
+        innocent.still_fine().await;
+    }
+    let took = started.elapsed();
+    let (_, status) = proxy.admin_get("/status").await;
+    eprintln!(
+        "7 wrong passwords from one address took {took:?} ({:.1} guesses/s); {}",
+        7.0 / took.as_secs_f64(),
+        status["logins"]
+    );
+    assert_eq!(status["logins"]["refusals_delayed_total"], 4, "the 4th to 7th refusals were delayed");
+    proxy.shutdown().await;
+}
