@@ -114,22 +114,31 @@ pub struct BackendStmt {
 }
 
 /// Statements prepared on a connection, keyed by SQL text and the parse state they were
-/// prepared under (`ParseState::key`); at most `max`, the least recently used closed first.
+/// prepared under (`ParseState::key`); at most `max` and `PREPARED_CACHE_MAX_BYTES` (SQL text
+/// plus metadata), the least recently used closed first.
 #[derive(Debug)]
 pub struct PreparedCache {
     map: HashMap<Vec<u8>, Vec<(u64, BackendStmt)>>,
     len: usize,
     max: usize,
+    bytes: usize,
     clock: u64,
 }
 
 /// The per-connection bound until the configured one is applied.
 pub const PREPARED_CACHE_MAX: usize = 20;
+/// What one connection's statement cache may hold in bytes (a statement larger than this is
+/// still prepared, alone).
+pub const PREPARED_CACHE_MAX_BYTES: usize = 1 << 20;
 
 impl Default for PreparedCache {
     fn default() -> Self {
-        PreparedCache { map: HashMap::new(), len: 0, max: PREPARED_CACHE_MAX, clock: 0 }
+        PreparedCache { map: HashMap::new(), len: 0, max: PREPARED_CACHE_MAX, bytes: 0, clock: 0 }
     }
+}
+
+fn entry_bytes(sql: &[u8], stmt: &BackendStmt) -> usize {
+    sql.len() + stmt.reply.iter().map(Vec::len).sum::<usize>()
 }
 
 impl PreparedCache {
@@ -166,7 +175,8 @@ impl PreparedCache {
     /// Inserts; returns the ids of statements evicted to make room, to close on the backend.
     pub fn insert(&mut self, sql: Vec<u8>, parse: u64, mut stmt: BackendStmt) -> Vec<u32> {
         let mut evicted = Vec::new();
-        while self.len >= self.max {
+        let size = entry_bytes(&sql, &stmt);
+        while self.len >= self.max || (self.len > 0 && self.bytes + size > PREPARED_CACHE_MAX_BYTES) {
             match self.evict_lru() {
                 Some(id) => evicted.push(id),
                 None => break,
@@ -176,6 +186,7 @@ impl PreparedCache {
         stmt.used = self.clock;
         self.map.entry(sql).or_default().push((parse, stmt));
         self.len += 1;
+        self.bytes += size;
         evicted
     }
 
@@ -197,6 +208,7 @@ impl PreparedCache {
             self.map.remove(sql);
         }
         self.len -= 1;
+        self.bytes -= entry_bytes(sql, &s);
         Some(s)
     }
 
@@ -210,6 +222,12 @@ impl PreparedCache {
     pub fn clear(&mut self) {
         self.map.clear();
         self.len = 0;
+        self.bytes = 0;
+    }
+
+    /// Bytes held (SQL text and metadata).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -246,5 +264,22 @@ mod tests {
         let mut left = c.drain_ids();
         left.sort();
         assert_eq!((left, c.len()), (vec![3, 4], 0));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_too() {
+        let mut c = PreparedCache::default();
+        c.set_max(1000);
+        let big = vec![b'x'; PREPARED_CACHE_MAX_BYTES / 3];
+        for (i, tail) in [b'a', b'b', b'c', b'd'].into_iter().enumerate() {
+            let mut sql = big.clone();
+            sql.push(tail);
+            let evicted = c.insert(sql, 1, stmt(i as u32 + 1));
+            assert_eq!(evicted, if i < 2 { vec![] } else { vec![i as u32 - 1] }, "statement {i}");
+        }
+        assert!(c.bytes() <= PREPARED_CACHE_MAX_BYTES, "{}", c.bytes());
+        let huge = vec![b'y'; PREPARED_CACHE_MAX_BYTES * 2];
+        assert_eq!(c.insert(huge, 1, stmt(9)).len(), 2, "a huge one is kept alone");
+        assert_eq!(c.len(), 1);
     }
 }

@@ -130,6 +130,14 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         max_pending_logins: non_zero(p.max_pending_logins, 256, "proxy.max_pending_logins")?.get(),
         wait_timeout: millis(p.wait_timeout_ms, 28_800_000, "proxy.wait_timeout_ms")?,
         idle_transaction_timeout: Duration::from_millis(p.idle_transaction_timeout_ms.unwrap_or(14_400_000)),
+        max_prepared_statements_per_session: non_zero(
+            p.max_prepared_statements_per_session,
+            2048,
+            "proxy.max_prepared_statements_per_session",
+        )?
+        .get(),
+        max_prepared_bytes_per_session: p.max_prepared_bytes_per_session.unwrap_or(16 << 20).max(1024)
+            as usize,
         worker_threads: match p.worker_threads {
             None | Some(0) => None,
             Some(n @ 1..=256) => Some(n as usize),

@@ -168,6 +168,8 @@ pub mod errcode {
     pub const HANDSHAKE: (u16, &str) = (1043, "08S01");
     pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     pub const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+    /// `ER_MAX_PREPARED_STMT_COUNT_REACHED`.
+    pub const MAX_PREPARED: (u16, &str) = (1461, "42000");
     pub const UNSUPPORTED_PS: (u16, &str) = (1295, "HY000");
     pub const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
     pub const UNKNOWN_THREAD: (u16, &str) = (1094, "HY000");

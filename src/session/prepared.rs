@@ -61,6 +61,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Prepares on the routed connection (cached per connection) and answers with the
     /// session's own statement id.
     pub(super) async fn stmt_prepare(&mut self, sql: &[u8], packet: &Packet) -> Result<(), SessionError> {
+        let (max_count, max_bytes) = {
+            let p = &self.ctx.config().proxy;
+            (p.max_prepared_statements_per_session, p.max_prepared_bytes_per_session)
+        };
+        let held: usize = self.stmts.values().map(|s| s.sql.len()).sum();
+        if self.stmts.len() >= max_count as usize || held + sql.len() > max_bytes {
+            // The server's own answer when its statement limit is reached.
+            let msg = format!(
+                "Can't create more than max_prepared_stmt_count statements (current value: {max_count}); \
+                 rwproxy allows {max_count} statements and {max_bytes} bytes of statement text per session"
+            );
+            return self.send_err(1, errcode::MAX_PREPARED, &msg).await;
+        }
         let stmt = classify(sql, self.dialect());
         let route = self.route(&stmt, sql);
         let session_id = self.id;

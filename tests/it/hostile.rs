@@ -235,3 +235,35 @@ async fn password_guessing_is_slowed_per_address() {
     assert_eq!(status["logins"]["refusals_delayed_total"], 4, "the 4th to 7th refusals were delayed");
     proxy.shutdown().await;
 }
+
+/// Prepared statements per session are bounded in count and bytes (ERR 1461, as the server
+/// answers at its own limit); closing one makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_per_session_are_bounded() {
+    use crate::support::raw;
+    use rwproxy::protocol::ReplyKind;
+    let extra = "[proxy]\nmax_prepared_statements_per_session = 5\nmax_prepared_bytes_per_session = 2048\n";
+    let proxy = Proxy::start(&config_text(cluster(), "").replace("[proxy]\n", extra)).await;
+    let mut innocent = Innocent::new(proxy.port()).await;
+    let mut c = raw::connect(proxy.port(), "app", "app", None, 0).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(c.prepare(&format!("SELECT {i}")).await);
+    }
+    let prepare = |sql: String| {
+        let mut p = vec![0x16];
+        p.extend_from_slice(sql.as_bytes());
+        p
+    };
+    let refused = c.command(&prepare("SELECT 5".into()), ReplyKind::Prepare).await;
+    assert_eq!(raw::err_code(&refused), Some(1461), "the sixth is refused");
+    let mut close = vec![0x19];
+    close.extend_from_slice(&ids[0].to_le_bytes());
+    c.stream.write_packet(0, &close).await.unwrap();
+    c.prepare("SELECT 6").await;
+    let mut fresh = raw::connect(proxy.port(), "app", "app", None, 0).await.unwrap();
+    let long = fresh.command(&prepare(format!("SELECT '{}'", "x".repeat(3000))), ReplyKind::Prepare).await;
+    assert_eq!(raw::err_code(&long), Some(1461), "more statement text than the session may hold");
+    innocent.still_fine().await;
+    proxy.shutdown().await;
+}
