@@ -3,14 +3,14 @@
 
 mod exposition;
 pub mod http;
+mod server;
 mod views;
 
-use std::future::Future;
-use std::sync::Arc;
+pub use server::serve;
+
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::config::Secret;
@@ -58,41 +58,33 @@ pub enum Role {
     Metrics,
 }
 
-/// Serves the admin API (or the metrics page) until `shutdown` completes.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>, role: Role, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((mut stream, _)) = accepted else { continue };
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    let Some(req) = http::read_request(&mut stream).await else {
-                        return http::respond(&mut stream, 400, "text/plain", b"bad request\n").await;
-                    };
-                    if req.method == "POST" && req.path == "/reload" && role == Role::Admin {
-                        let (status, body) = reload(&req, &ctx).await;
-                        let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
-                        return http::respond(&mut stream, status, "application/json", &body).await;
-                    }
-                    if req.path == "/metrics" {
-                        let body = exposition::render(&ctx);
-                        let kind = "text/plain; version=0.0.4; charset=utf-8";
-                        return http::respond(&mut stream, 200, kind, body.as_bytes()).await;
-                    }
-                    let (status, body) = handle(&req, &ctx, role);
-                    let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
-                    http::respond(&mut stream, status, "application/json", &body).await;
-                });
-            }
-            _ = &mut shutdown => return,
-        }
+/// The answer to one request: status, content type, body.
+async fn answer(req: &http::Request, ctx: &Context, role: Role) -> (u16, &'static str, Vec<u8>) {
+    const JSON: &str = "application/json";
+    let json_body = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
+    if req.method == "POST" && req.path == "/reload" && role == Role::Admin {
+        let (status, body) = reload(req, ctx).await;
+        return (status, JSON, json_body(&body));
     }
+    if req.path == "/metrics" {
+        // On the admin listener, the token applies to /metrics too.
+        if role == Role::Admin && !authorized(req, ctx) {
+            return (401, JSON, json_body(&json!({"error": UNAUTHORIZED})));
+        }
+        return (200, "text/plain; version=0.0.4; charset=utf-8", exposition::render(ctx).into_bytes());
+    }
+    let (status, body) = handle(req, ctx, role);
+    (status, JSON, json_body(&body))
 }
 
+/// Why a request was refused.
+const UNAUTHORIZED: &str = "missing or wrong bearer token (admin.token; or admin.allow_without_token = true on a \
+                            loopback listener)";
+
 fn authorized(req: &http::Request, ctx: &Context) -> bool {
-    match &ctx.config().admin.token {
-        None => true,
+    let admin = &ctx.config().admin;
+    match &admin.token {
+        None => admin.allow_without_token,
         Some(Secret::Clear(t)) => req
             .bearer
             .as_deref()
@@ -112,7 +104,7 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
         _ => {}
     }
     if !authorized(req, ctx) {
-        return (401, json!({"error": "missing or wrong bearer token"}));
+        return (401, json!({"error": UNAUTHORIZED}));
     }
     if req.method == "POST" {
         return action(req, ctx);
@@ -154,7 +146,7 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
 /// `POST /reload`: validated reload of the config file.
 async fn reload(req: &http::Request, ctx: &Context) -> (u16, Value) {
     if !authorized(req, ctx) {
-        return (401, json!({"error": "missing or wrong bearer token"}));
+        return (401, json!({"error": UNAUTHORIZED}));
     }
     let Some(requests) = ctx.reloads.get() else { return (503, json!({"error": "reload is not available"})) };
     match crate::server::reload::request(requests).await {

@@ -147,4 +147,5 @@ pub struct AdminFile {
     pub listen: Option<String>,
     pub token: Option<String>,
     pub token_env: Option<String>,
+    pub allow_without_token: Option<bool>,
 }

@@ -208,6 +208,9 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Bearer token the admin API requires (mandatory off loopback).
     pub token: Option<Secret>,
+    /// Serve the admin API without a token (loopback listeners only, explicitly configured);
+    /// without a token and without this, only `/live` and `/ready` answer.
+    pub allow_without_token: bool,
 }
 
 impl Config {

@@ -310,7 +310,14 @@ fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigE
             format!("is required when admin.listen is not loopback ({listen})"),
         ));
     }
-    Ok(AdminConfig { listen, token })
+    let allow_without_token = a.allow_without_token.unwrap_or(false);
+    if allow_without_token && !listen.ip().is_loopback() {
+        return Err(invalid(
+            "admin.allow_without_token",
+            format!("is only allowed on a loopback admin.listen, not {listen}"),
+        ));
+    }
+    Ok(AdminConfig { listen, token, allow_without_token })
 }
 
 fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {

@@ -41,6 +41,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let connector = Arc::new(BackendConnector::new(&config));
     let pools = Pools::new(&config, connector.clone());
     let ctx = Context::new(config.clone(), pools);
+    if config.admin.token.is_none() && !config.admin.allow_without_token {
+        tracing::warn!(
+            "the admin API answers only /live and /ready: set admin.token (or admin.allow_without_token = true \
+             on a loopback listener)"
+        );
+    }
     probe_version(&config, &connector).await;
     let listener = listeners.mysql;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -10,6 +10,7 @@ mod dump;
 mod extended;
 mod fidelity;
 mod hostile;
+mod http;
 mod import;
 mod isolation;
 mod lifecycle;

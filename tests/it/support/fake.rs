@@ -82,6 +82,6 @@ pub fn config_with_reader(reader: &str, extra: &str) -> String {
     );
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
     t += "[routing]\nread_consistency = \"none\"\n";
-    t += "[admin]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+    t += "[admin]\nlisten = \"127.0.0.1:0\"\nallow_without_token = true\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
     t + extra
 }

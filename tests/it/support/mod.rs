@@ -46,7 +46,7 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
         "[monitor]\nusername = \"{MONITOR_USER}\"\npassword = \"{MONITOR_PASSWORD}\"\ninterval_ms = 200\ntimeout_ms = 1000\n"
     );
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
-    t += "[admin]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+    t += "[admin]\nlisten = \"127.0.0.1:0\"\nallow_without_token = true\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
     t + extra
 }
 
