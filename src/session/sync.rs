@@ -19,9 +19,10 @@ use crate::routing::{Route, Target};
 /// (each costs no round trip).
 const MAX_DEAD_IDLE: u32 = 64;
 
-/// Idle time after which a checked-out connection is peeked for a server-side close first.
-/// A connection back in the pool for less than this was just used; the peek (a syscall) is
-/// skipped and a close found later is handled by the unsent-statement retry.
+/// Idle time after which a connection checked out for a read is peeked for a server-side
+/// close first. One back in the pool for less than this was just used; for a read the peek (a
+/// syscall) is skipped, since a read that finds it closed is retried elsewhere. Connections
+/// for anything else are always peeked: a write must not go out on a closed one.
 const PEEK_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why no backend could be had; carries the ERR payload to send the client.
@@ -153,7 +154,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let started = std::time::Instant::now();
             let mut pooled = self.pick(route).await?;
             self.ctx.metrics.checkout_wait.observe(started.elapsed());
-            if pooled.idle_for >= PEEK_AFTER_IDLE && pooled.conn().closed_by_peer() {
+            // A read that finds its connection dead is retried elsewhere anyway; anything else
+            // (a write) must not go out on one, however briefly it was idle.
+            let peek = route.target != Target::Reader || pooled.idle_for >= PEEK_AFTER_IDLE;
+            if peek && pooled.conn().closed_by_peer() {
                 dead += 1;
                 continue; // dropped: closed, its slot freed
             }

@@ -5,6 +5,7 @@
 #[path = "../it/support/mod.rs"]
 mod support;
 
+mod churn;
 mod consistency;
 mod failures;
 mod histories;

@@ -1,0 +1,80 @@
+//! Pooled backend connections killed under a working session (issue 11, item 3; the fix came
+//! with the fidelity work): one of the proxy's idle backend connections is killed every second
+//! for 20 s, on the primary and the replicas alike, while an innocent session reads and writes;
+//! it must see no error and no wrong result.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use crate::support::{Proxy, cluster, connect, table};
+use crate::{fault_config, serial};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_pooled_connection_every_second_costs_the_innocent_nothing() {
+    let _serial = serial().await;
+    let proxy = Proxy::start(&fault_config("interval_ms = 200\ntimeout_ms = 500\n", "")).await;
+    let t = table("churn");
+    cluster().primary.sql(&format!("CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"));
+    cluster().sync_replicas();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (port, tt, stop2) = (proxy.port(), t.clone(), stop.clone());
+    let innocent = tokio::spawn(async move {
+        let (mut ops, mut errors, mut wrong) = (0u32, Vec::new(), 0u32);
+        let mut c = connect(port).await;
+        let mut written = 0u32;
+        while !stop2.load(Ordering::Relaxed) && ops < 200_000 {
+            ops += 1;
+            let r = if ops % 4 == 0 {
+                let r = c.query_drop(format!("INSERT INTO {tt} (v) VALUES ({ops})")).await;
+                if r.is_ok() {
+                    written += 1;
+                }
+                r
+            } else {
+                match c.query_first::<u32, _>(format!("SELECT COUNT(*) FROM {tt}")).await {
+                    Ok(Some(n)) if n < written => {
+                        wrong += 1;
+                        Ok(())
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = r {
+                errors.push(e.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        (ops, errors, wrong)
+    });
+    let started = Instant::now();
+    let mut killed = 0;
+    while started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for node in cluster().nodes() {
+            let idle = node.sql(
+                "SELECT id FROM information_schema.processlist WHERE user = 'app' AND command = 'Sleep' ORDER BY id LIMIT 1",
+            );
+            if let Some(id) = idle.lines().next().filter(|l| !l.is_empty()) {
+                if node.try_sql(&format!("KILL {id}")).is_ok() {
+                    killed += 1;
+                }
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (ops, errors, wrong) = innocent.await.unwrap();
+    eprintln!(
+        "{killed} pooled backend connections killed in 20 s; the innocent session ran {ops} statements, {} errors, {wrong} wrong results",
+        errors.len()
+    );
+    assert!(killed >= 10, "the churn happened ({killed} kills)");
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(wrong, 0);
+    cluster().primary.sql(&format!("DROP TABLE {t}"));
+    proxy.shutdown().await;
+}
