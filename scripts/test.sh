@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit tests, and the integration tests against a real
 # MariaDB primary + 2 GTID replicas that the harness starts itself (installing MariaDB if needed),
 # including the Django example's own test suite, mysqlclient's own tests and Node's drivers run
-# through the proxy; then the integration tests once more with replicas 1 s behind.
+# through the proxy; then the integration tests once more with replicas 1 s behind, and the
+# fuzz targets briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
@@ -17,3 +18,6 @@ timeout -k 30 2700 cargo test --all-targets
 # The integration suite again with both replicas applying 1 s behind (MASTER_DELAY = 1):
 # read-your-writes must hold under lag in the default config.
 RWPROXY_TEST_REPLICA_DELAY=1 timeout -k 30 1200 cargo test --test it
+# Every fuzz target for a short, bounded time from the committed seed corpora
+# (scripts/fuzz.sh runs them for 10 minutes each).
+FUZZ_SECONDS=15 scripts/fuzz.sh
