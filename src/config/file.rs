@@ -72,6 +72,7 @@ pub struct ProxyFile {
     pub max_pending_logins: Option<u32>,
     pub wait_timeout_ms: Option<u64>,
     pub idle_transaction_timeout_ms: Option<u64>,
+    pub net_write_timeout_ms: Option<u64>,
     pub max_prepared_statements_per_session: Option<u32>,
     pub max_prepared_bytes_per_session: Option<u64>,
 }

@@ -110,6 +110,9 @@ pub struct ProxyConfig {
     /// A client idle inside a transaction is closed (the transaction rolled back) after this;
     /// zero: never.
     pub idle_transaction_timeout: Duration,
+    /// A client that takes nothing of a reply for this long is closed (MariaDB's
+    /// `net_write_timeout`): a stalled reader must not hold a backend connection.
+    pub net_write_timeout: Duration,
     /// Prepared statements one session may hold open, and their SQL text in bytes.
     pub max_prepared_statements_per_session: u32,
     pub max_prepared_bytes_per_session: usize,

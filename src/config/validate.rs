@@ -130,6 +130,7 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         max_pending_logins: non_zero(p.max_pending_logins, 256, "proxy.max_pending_logins")?.get(),
         wait_timeout: millis(p.wait_timeout_ms, 28_800_000, "proxy.wait_timeout_ms")?,
         idle_transaction_timeout: Duration::from_millis(p.idle_transaction_timeout_ms.unwrap_or(14_400_000)),
+        net_write_timeout: millis(p.net_write_timeout_ms, 60_000, "proxy.net_write_timeout_ms")?,
         max_prepared_statements_per_session: non_zero(
             p.max_prepared_statements_per_session,
             2048,

@@ -68,11 +68,18 @@ pub struct PacketStream<S> {
     stream: S,
     rbuf: BytesMut,
     max_payload: usize,
+    /// A write that cannot complete within this fails (a peer that stopped reading).
+    write_timeout: Option<std::time::Duration>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     pub fn new(stream: S, max_payload: usize) -> Self {
-        PacketStream { stream, rbuf: BytesMut::with_capacity(READ_CHUNK), max_payload }
+        PacketStream { stream, rbuf: BytesMut::with_capacity(READ_CHUNK), max_payload, write_timeout: None }
+    }
+
+    /// Bounds every later write: one the peer does not take within `limit` fails.
+    pub fn set_write_timeout(&mut self, limit: std::time::Duration) {
+        self.write_timeout = Some(limit);
     }
 
     /// Changes the largest payload accepted from now on (raised once a client logged in).
@@ -181,7 +188,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Writes already framed bytes unchanged.
     pub async fn write_raw(&mut self, raw: &[u8]) -> Result<(), ProtocolError> {
-        self.stream.write_all(raw).await?;
+        match self.write_timeout {
+            // The timer only starts when the write has to wait (a ready write never polls it).
+            Some(limit) => match tokio::time::timeout(limit, self.stream.write_all(raw)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    let why = format!("the peer took nothing for {} ms", limit.as_millis());
+                    return Err(ProtocolError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, why)));
+                }
+            },
+            None => self.stream.write_all(raw).await?,
+        }
         Ok(())
     }
 

@@ -198,7 +198,8 @@ pub async fn serve<S>(
     };
     // Until the login is done, packets are small: what an unauthenticated peer can make the
     // proxy hold stays within PRE_LOGIN_MAX_PACKET per pending login.
-    let client = PacketStream::new(stream, PRE_LOGIN_MAX_PACKET);
+    let mut client = PacketStream::new(stream, PRE_LOGIN_MAX_PACKET);
+    client.set_write_timeout(ctx.config().proxy.net_write_timeout);
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
     let pending = ctx.pending.enter(max_pending);
     let logged_in = tokio::select! {

@@ -267,3 +267,38 @@ async fn prepared_statements_per_session_are_bounded() {
     innocent.still_fine().await;
     proxy.shutdown().await;
 }
+
+/// A client that asks for a large result and stops reading: after `net_write_timeout_ms`
+/// its session is closed and the writer connection it held goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    use crate::support::raw;
+    let extra = "[proxy]\nnet_write_timeout_ms = 500\n";
+    let proxy = Proxy::start(&config_text(cluster(), "").replace("[proxy]\n", extra)).await;
+    let mut innocent = Innocent::new(proxy.port()).await;
+    let db = Some(crate::support::cluster::DATABASE);
+    let mut stalled = raw::connect(proxy.port(), "app", "app", db, 0).await.unwrap();
+    let sql = b"\x03SELECT /* rwproxy:writer */ REPEAT('x', 1000000) FROM seq_1_to_200";
+    stalled.stream.write_packet(0, sql).await.unwrap();
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, status) = proxy.admin_get("/status").await;
+        if status["client_connections"] == 1 {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the stalled reader's session was closed");
+    let (_, servers) = proxy.admin_get("/servers").await;
+    let in_use: u64 = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pool"]["in_use"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(in_use, 0, "no backend connection is held for it");
+    innocent.still_fine().await;
+    drop(stalled);
+    proxy.shutdown().await;
+}
