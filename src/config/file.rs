@@ -31,6 +31,7 @@ pub struct RoutingFile {
     pub read_only_transactions_to_reader: Option<bool>,
     pub read_consistency: Option<String>,
     pub session_write_window_ms: Option<u64>,
+    pub max_statement_time_ms: Option<u64>,
     pub gtid_wait_ms: Option<u64>,
 }
 

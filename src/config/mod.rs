@@ -53,6 +53,8 @@ pub struct RoutingConfig {
     /// Longest `MASTER_GTID_WAIT` on a replica before a read falls back to the writer
     /// (global consistency); zero = never wait.
     pub gtid_wait: Duration,
+    /// Statements running longer are cancelled on the backend (`KILL QUERY`); `None`: no limit.
+    pub max_statement_time: Option<Duration>,
 }
 
 /// Which reads must see earlier writes.

@@ -367,6 +367,9 @@ fn read_hint(comment: &[u8], hint: &mut Hint) {
             "rwproxy:consistency=global" => hint.consistency = Some(Consistency::Global),
             "rwproxy:consistency=universal" => hint.consistency = Some(Consistency::Universal),
             item if item.starts_with("rwproxy:min_gtid=") => hint.min_gtid = true,
+            item if item.starts_with("rwproxy:timeout_ms=") => {
+                hint.timeout_ms = item["rwproxy:timeout_ms=".len()..].parse().ok().filter(|&n| n > 0);
+            }
             item => {
                 let item = item.strip_prefix("rwproxy:").unwrap_or(item);
                 if let Some(n) = item.strip_prefix("hostgroup=").and_then(|n| n.parse().ok()) {

@@ -117,7 +117,8 @@ pub enum Consistency {
 
 /// Routing hints read from comments: `/* rwproxy:writer */`, `/* rwproxy:reader */`,
 /// `/* hostgroup=N */`, `/* rwproxy:consistency=none|session|global|universal */`,
-/// `/* rwproxy:min_gtid=<position> */` (the session reads the position from the text).
+/// `/* rwproxy:min_gtid=<position> */` (the session reads the position from the text),
+/// `/* rwproxy:timeout_ms=N */`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hint {
     pub target: Option<HintTarget>,
@@ -125,6 +126,8 @@ pub struct Hint {
     pub consistency: Option<Consistency>,
     /// A `rwproxy:min_gtid=…` hint is present.
     pub min_gtid: bool,
+    /// `rwproxy:timeout_ms=N`: cancel the statement on the backend after N ms.
+    pub timeout_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

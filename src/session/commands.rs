@@ -106,6 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;
         self.stmt_min_gtid = stmt.hint.min_gtid.then(|| routing::gtid::hinted(sql)).flatten();
+        self.stmt_timeout = stmt.hint.timeout_ms.map(|ms| std::time::Duration::from_millis(ms.into()));
         self.stmt_reads = stmt.flags.bits();
         let started = std::time::Instant::now();
         let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
@@ -240,6 +241,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// After a command: keep the connection while a pin holds, otherwise give it back.
     pub(super) fn finish_statement(&mut self) {
         self.stmt_consistency = None;
+        self.stmt_min_gtid = None;
+        self.stmt_timeout = None;
         self.stmt_reads = 0;
         self.publish_pins();
         if !self.pins.any() {

@@ -3,8 +3,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::relay::{RelayError, Retryable, Tracking, relay_reply};
+use super::relay::{RelayError, Retryable, Tracking};
 use super::sync::Unavailable;
+use super::watched::{Canceller, Watch, relay_watched};
 use super::{Session, SessionError};
 use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode};
 use crate::routing::{Route, Target};
@@ -160,7 +161,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             keep: self.client_keeps,
             ..Tracking::default()
         };
-        let watch = (backend.health().clone(), self.ctx.config().pool.backend_read_timeout);
+        let watch = {
+            let cfg = self.ctx.config();
+            let limit = self.stmt_timeout.or(cfg.routing.max_statement_time);
+            let cancel = limit.map(|after| {
+                let connector = self.ctx.pools().connector().clone();
+                let thread = backend.conn().greeting.connection_id;
+                (after, Canceller { connector, key: self.pool_key.clone(), addr: addr.clone(), thread })
+            });
+            Watch {
+                health: backend.health().clone(),
+                unresponsive_after: cfg.pool.backend_read_timeout,
+                cancel,
+            }
+        };
         let result =
             relay_watched(backend.conn().stream(), &mut self.client, (tracker, retry), &mut track, watch)
                 .await;
@@ -234,40 +248,3 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(Attempt::Done(None))
     }
 }
-
-/// Relays the reply; once it has run `limit` and the monitor cannot reach the backend's server
-/// (hung, unreachable), cuts it as a backend failure, so a read is retried elsewhere when the
-/// client has seen nothing yet.
-async fn relay_watched<B, C>(
-    backend: &mut crate::protocol::PacketStream<B>,
-    client: &mut crate::protocol::PacketStream<C>,
-    (tracker, retry): (ReplyTracker, Retryable<'_>),
-    track: &mut Tracking,
-    (health, limit): (std::sync::Arc<crate::pool::health::ServerHealth>, std::time::Duration),
-) -> Result<ReplyEnd, RelayError>
-where
-    B: AsyncRead + AsyncWrite + Unpin,
-    C: AsyncRead + AsyncWrite + Unpin,
-{
-    {
-        let relay = relay_reply(backend, client, tracker, retry, &mut *track);
-        tokio::pin!(relay);
-        if let Ok(r) = tokio::time::timeout(limit, &mut relay).await {
-            return r;
-        }
-        loop {
-            tokio::select! {
-                r = &mut relay => return r,
-                () = tokio::time::sleep(UNRESPONSIVE_CHECK) => if health.unresponsive() { break },
-            }
-        }
-    }
-    let source = crate::protocol::ProtocolError::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no reply within {} ms and the monitor cannot reach the server", limit.as_millis()),
-    ));
-    Err(RelayError::Backend { source, client_saw_bytes: track.sent_bytes > 0 })
-}
-
-/// How often a long statement checks whether its backend became unreachable.
-const UNRESPONSIVE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::pool::{Connector, ServerId};
 use crate::protocol::reply::ok_packet;
 use crate::protocol::wire::put_lenenc_bytes;
 use crate::protocol::{caps, errcode, mariadb_caps, packet::encode, status};
@@ -173,16 +172,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// `KILL QUERY` of a backend thread, over a connection of its own as this session's user.
     async fn kill_backend_query(&self, addr: Arc<str>, thread: u32) -> Result<(), String> {
-        let server = ServerId { hostgroup: u32::MAX, address: addr.to_string() };
         let connector = self.ctx.pools().connector().clone();
-        let mut conn = connector.connect(&server, &self.pool_key).await.map_err(|e| e.to_string())?;
-        match conn.query_ok(&format!("KILL QUERY {thread}")).await {
-            Ok(Ok(())) => Ok(()),
-            // 1094: the statement ended meanwhile, and its connection with it.
-            Ok(Err(err)) if err.get(1..3) == Some(&1094u16.to_le_bytes()[..]) => Ok(()),
-            Ok(Err(err)) => Err(String::from_utf8_lossy(&err).into_owned()),
-            Err(e) => Err(e.to_string()),
-        }
+        super::watched::kill_query(&connector, &self.pool_key, &addr, thread).await
     }
 }
 

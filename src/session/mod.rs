@@ -20,6 +20,7 @@ mod stmt_backend;
 mod sync;
 pub mod throttle;
 mod universal;
+mod watched;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -165,6 +166,8 @@ pub struct Session<S> {
     stmt_consistency: Option<Consistency>,
     /// The current statement's `/* rwproxy:min_gtid=… */` hint: a position it must see.
     stmt_min_gtid: Option<GtidPos>,
+    /// The current statement's `/* rwproxy:timeout_ms=… */` hint.
+    stmt_timeout: Option<std::time::Duration>,
     /// The backend's dialect, once a backend greeting told it.
     dialect: Option<Dialect>,
     /// The current statement's flags, for what must happen between checkout and sending it.
@@ -292,6 +295,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         gtid: None,
         stmt_consistency: None,
         stmt_min_gtid: None,
+        stmt_timeout: None,
         dialect: None,
         stmt_reads: 0,
         client_keeps: Default::default(),

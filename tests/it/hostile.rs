@@ -302,3 +302,32 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     drop(stalled);
     proxy.shutdown().await;
 }
+
+/// A statement time limit (`routing.max_statement_time_ms`, or a `/* rwproxy:timeout_ms=N */`
+/// hint) cancels the statement on its backend (`KILL QUERY`): the client gets ERR 1317 (or,
+/// for `SLEEP()`, its interrupted answer 1, as directly) and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_over_their_time_limit_are_cancelled_on_the_backend() {
+    let interrupted = |r: Result<Option<u32>, mysql_async::Error>| match r {
+        Err(mysql_async::Error::Server(e)) => e.code == 1317,
+        Ok(Some(1)) => true,
+        _ => false,
+    };
+    let cfg = config_text(cluster(), "[routing]\nmax_statement_time_ms = 300\n");
+    let proxy = Proxy::start(&cfg).await;
+    let mut c = connect(proxy.port()).await;
+    let started = Instant::now();
+    assert!(
+        interrupted(c.query_first("SELECT /* rwproxy:writer */ SLEEP(20)").await),
+        "the limit cancelled it"
+    );
+    let cancelled_after = started.elapsed();
+    let v: u32 = c.query_first("SELECT /* rwproxy:timeout_ms=5000 */ 7").await.unwrap().unwrap();
+    assert_eq!(v, 7, "the session goes on; a hint's longer limit lets a statement finish");
+    assert!(
+        interrupted(c.query_first("SELECT /* rwproxy:timeout_ms=200 */ SLEEP(20)").await),
+        "so does a hint"
+    );
+    eprintln!("a 20 s statement with a 300 ms limit ended after {cancelled_after:?}");
+    proxy.shutdown().await;
+}
