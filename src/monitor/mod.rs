@@ -107,6 +107,7 @@ impl ProbeTask {
                     replica = p.read_only;
                     if let (Some(g), Some(h)) = (&p.gtid, self.pools.health(&self.address)) {
                         h.observe_position(g, &self.log);
+                        h.set_fresh_within(self.fresh_within(replica));
                     }
                 }
                 Err(_) => conn = None,
@@ -114,6 +115,17 @@ impl ProbeTask {
             if tx.send((self.index, result)).await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// How old this server's last answer may be while it is answering: a few position polls
+    /// for a replica, a probe interval and its timeout otherwise.
+    fn fresh_within(&self, replica: bool) -> std::time::Duration {
+        let m = &self.monitor;
+        if replica && !m.position_interval.is_zero() {
+            (m.position_interval * 5).max(std::time::Duration::from_millis(250)).max(m.timeout)
+        } else {
+            m.interval + m.timeout * 2
         }
     }
 

@@ -57,6 +57,9 @@ pub struct ServerHealth {
     draining: AtomicBool,
     /// The last probe failed.
     failing: AtomicBool,
+    /// How old the last contact (`Applied::seen`) may be while the server is answering, in ms
+    /// (0: unknown); set by its probe task from how often it reads the position.
+    fresh_within_ms: std::sync::atomic::AtomicU64,
     view: ArcSwap<HealthView>,
     /// What the server has applied, and how far behind it applies.
     applied: ArcSwap<Applied>,
@@ -67,9 +70,18 @@ impl ServerHealth {
         self.shunned.load(Ordering::Acquire)
     }
 
-    /// The monitor cannot reach the server right now (shunned, or its last probe failed).
+    /// The monitor cannot reach the server right now: shunned, its last probe failed, or its
+    /// last answer is older than its polls allow (a hung server answers nothing at all).
     pub fn unresponsive(&self) -> bool {
-        self.is_shunned() || self.failing.load(Ordering::Acquire)
+        let fresh = self.fresh_within_ms.load(Ordering::Relaxed);
+        let silent = fresh > 0
+            && self.applied.load().seen.is_some_and(|t| t.elapsed() > std::time::Duration::from_millis(fresh));
+        self.is_shunned() || self.failing.load(Ordering::Acquire) || silent
+    }
+
+    /// How recent the last answer must be while the server is answering.
+    pub fn set_fresh_within(&self, limit: std::time::Duration) {
+        self.fresh_within_ms.store(limit.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn is_draining(&self) -> bool {
