@@ -56,7 +56,9 @@ impl<C: Connector> Pools<C> {
             // A server whose last probe failed (hung?) is tried last, not excluded: one lost
             // probe must not take a writer away.
             let mut order = self.pick_order(&live);
-            order.sort_by_key(|&i| self.servers[i].health.unresponsive());
+            if order.iter().any(|&i| self.servers[i].health.failing()) {
+                order.sort_by_key(|&i| self.servers[i].health.failing());
+            }
             for i in order {
                 let server = &self.servers[i];
                 match server.take(key, prefer, accept) {

@@ -79,6 +79,11 @@ impl ServerHealth {
         self.is_shunned() || self.failing.load(Ordering::Acquire) || silent
     }
 
+    /// The last probe failed or the server is shunned (two atomic loads: for checkout order).
+    pub fn failing(&self) -> bool {
+        self.is_shunned() || self.failing.load(Ordering::Acquire)
+    }
+
     /// How recent the last answer must be while the server is answering.
     pub fn set_fresh_within(&self, limit: std::time::Duration) {
         self.fresh_within_ms.store(limit.as_millis() as u64, Ordering::Relaxed);

@@ -188,17 +188,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Writes already framed bytes unchanged.
     pub async fn write_raw(&mut self, raw: &[u8]) -> Result<(), ProtocolError> {
-        match self.write_timeout {
-            // The timer only starts when the write has to wait (a ready write never polls it).
-            Some(limit) => match tokio::time::timeout(limit, self.stream.write_all(raw)).await {
-                Ok(r) => r?,
+        let Some(limit) = self.write_timeout else {
+            self.stream.write_all(raw).await?;
+            return Ok(());
+        };
+        let mut write = std::pin::pin!(self.stream.write_all(raw));
+        // Almost every write completes at once: only one that has to wait gets a timer.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
+        let done = match first {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => match tokio::time::timeout(limit, write).await {
+                Ok(r) => r,
                 Err(_) => {
                     let why = format!("the peer took nothing for {} ms", limit.as_millis());
                     return Err(ProtocolError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, why)));
                 }
             },
-            None => self.stream.write_all(raw).await?,
-        }
+        };
+        done?;
         Ok(())
     }
 

@@ -316,25 +316,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// closes at once; one inside a transaction keeps serving until the transaction ends (the
     /// server stops waiting after `proxy.shutdown_timeout`).
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), SessionError> {
+        // An idle client is closed, as the server would: after the session's own
+        // `wait_timeout` or the proxy's, sooner inside a transaction. One timer for the
+        // session, not one per command: when it fires early (there was activity since it was
+        // set), it is set again for what is left.
+        let mut last_active = tokio::time::Instant::now();
+        let idle = tokio::time::sleep_until(last_active + self.idle_limit());
+        tokio::pin!(idle);
         loop {
             let stopping = *shutdown.borrow();
             if stopping && !self.pins.has(PinReason::Transaction) {
                 return Ok(());
             }
-            // An idle client is closed, as the server would: after the session's own
-            // `wait_timeout` or the proxy's, sooner inside a transaction.
-            let deadline = Some(tokio::time::Instant::now() + self.idle_limit());
-            let idle = async move {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let due = last_active + self.idle_limit();
+            if due < idle.deadline() {
+                idle.as_mut().reset(due);
+            }
             let packet = tokio::select! {
                 p = self.client.read_packet(Some(0)) => p?,
                 _ = shutdown.changed(), if !stopping => continue,
-                _ = idle, if deadline.is_some() => return Err(SessionError::IdleTimeout),
+                () = &mut idle => {
+                    if tokio::time::Instant::now() >= due {
+                        return Err(SessionError::IdleTimeout);
+                    }
+                    idle.as_mut().reset(due);
+                    continue;
+                }
             };
+            last_active = tokio::time::Instant::now();
             let Some(packet) = packet else {
                 return Err(if self.handle.is_killed() {
                     SessionError::Killed
