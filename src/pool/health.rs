@@ -75,7 +75,11 @@ impl ServerHealth {
     pub fn unresponsive(&self) -> bool {
         let fresh = self.fresh_within_ms.load(Ordering::Relaxed);
         let silent = fresh > 0
-            && self.applied.load().seen.is_some_and(|t| t.elapsed() > std::time::Duration::from_millis(fresh));
+            && self
+                .applied
+                .load()
+                .seen
+                .is_some_and(|t| t.elapsed() > std::time::Duration::from_millis(fresh));
         self.is_shunned() || self.failing.load(Ordering::Acquire) || silent
     }
 

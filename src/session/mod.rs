@@ -5,6 +5,7 @@ mod bulk;
 mod change_user;
 mod commands;
 mod consistency;
+mod context;
 mod forward;
 mod kill;
 mod limits;
@@ -25,90 +26,23 @@ mod watched;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
-use arc_swap::{ArcSwap, Guard};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::backend::{BackendConnector, SessionVars};
-use crate::config::Config;
-use crate::pool::{Pooled, Pools};
+use crate::pool::Pooled;
 use crate::protocol::reply::{err_packet, ok_packet};
 use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, status};
 use crate::routing::gtid::GtidPos;
 use crate::routing::{Consistency, Dialect};
 pub use auth::Login;
+pub use context::Context;
 pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
 pub use relay::{RelayError, relay_reply};
 pub use stats::SessionStats;
-
-/// What every session shares: config, pools, limits. Built once by `server::run`.
-pub struct Context {
-    config: ArcSwap<Config>,
-    pools: ArcSwap<Pools<BackendConnector>>,
-    pub limits: Arc<Limits>,
-    pub stats: SessionStats,
-    /// Every write committed through this instance (global read consistency).
-    pub written: ArcSwap<GtidPos>,
-    /// When each recent write was acknowledged, to measure how far behind replicas apply.
-    pub write_log: Arc<crate::pool::positions::WriteLog>,
-    /// The primary's position for cross-instance reads (`read_consistency = "universal"`).
-    pub fetcher: universal::PositionFetcher,
-    pub metrics: crate::metrics::Metrics,
-    pub digests: crate::digests::DigestTable,
-    /// Where reload requests go (set by `server::run`).
-    pub reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::server::reload::ReloadRequest>>,
-    /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
-    pub ready: std::sync::atomic::AtomicBool,
-    /// Live sessions by id, for `KILL`.
-    pub sessions: registry::Registry,
-    /// Connections that have not logged in yet.
-    pub pending: Arc<pending::PendingLogins>,
-    /// Failed logins per client address.
-    pub throttle: throttle::Throttle,
-    next_id: AtomicU32,
-}
-
-impl Context {
-    pub fn new(config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) -> Arc<Self> {
-        let metrics = crate::metrics::Metrics::new(config.servers.iter().map(|s| s.hostgroup));
-        let digests = crate::digests::DigestTable::new(config.digests_max);
-        Arc::new(Context {
-            config: ArcSwap::new(config),
-            pools: ArcSwap::new(pools),
-            limits: Arc::new(Limits::default()),
-            stats: SessionStats::default(),
-            written: ArcSwap::from_pointee(GtidPos::default()),
-            write_log: Arc::default(),
-            fetcher: universal::PositionFetcher::default(),
-            metrics,
-            digests,
-            ready: std::sync::atomic::AtomicBool::new(true),
-            sessions: registry::Registry::default(),
-            pending: Arc::default(),
-            throttle: throttle::Throttle::default(),
-            reloads: std::sync::OnceLock::new(),
-            next_id: AtomicU32::new(1),
-        })
-    }
-
-    pub fn config(&self) -> Guard<Arc<Config>> {
-        self.config.load()
-    }
-
-    /// The current pools (swapped by a config reload; connections in use keep theirs).
-    pub fn pools(&self) -> Arc<Pools<BackendConnector>> {
-        self.pools.load_full()
-    }
-
-    /// Installs a reloaded config and the pools built for it.
-    pub fn swap(&self, config: Arc<Config>, pools: Arc<Pools<BackendConnector>>) {
-        self.pools.store(pools);
-        self.config.store(config);
-    }
-}
 
 /// Why a session ended early. Logged once; never affects another session.
 #[derive(Debug, thiserror::Error)]
