@@ -182,20 +182,12 @@ async fn switchover_moves_the_writer() {
     let _serial = serial().await;
     let _restore = Restore;
     let proxy = Proxy::start(&fault_config(FAST, "")).await;
-    let (old, new, other) = (&cluster().primary, &cluster().replicas[0], &cluster().replicas[1]);
+    let (old, new) = (&cluster().primary, &cluster().replicas[0]);
     let t = table("switch");
     old.sql(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, sid INT)"));
     cluster().sync_replicas();
     // Switchover by hand, as an operator or an orchestrator would.
-    old.sql("SET GLOBAL read_only = ON");
-    new.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF");
-    let repoint = format!(
-        "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-         MASTER_PASSWORD='repl', MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1; START SLAVE",
-        new.port
-    );
-    other.sql(&repoint);
-    old.sql(&repoint);
+    crate::switchover(false);
     let switched = Instant::now();
     let moved = wait_until(Duration::from_secs(10), async || {
         server_state(&proxy, 0, &new.addr()).await["active"] == true

@@ -97,29 +97,12 @@ async fn history_across_a_read_only_switchover() {
     let proxy = Proxy::start(&proxy_config("")).await;
     let fault = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        blocking(switchover).await;
+        blocking(|| crate::switchover(true)).await;
     };
     let new = &cluster().replicas[0];
     let report = scenario("a read_only switchover", (&[proxy.port()], 5), &t, new, fault).await;
     assert!(report.violations.is_empty(), "{report}");
     proxy.shutdown().await;
-}
-
-/// Primary to replica 1, as an orchestrator does it: old primary read-only, the new one
-/// caught up, promoted, the others repointed.
-fn switchover() {
-    let (old, new, other) = (&cluster().primary, &cluster().replicas[0], &cluster().replicas[1]);
-    old.sql("SET GLOBAL read_only = ON");
-    let pos = old.sql("SELECT @@gtid_binlog_pos");
-    assert_eq!(new.sql(&format!("SELECT MASTER_GTID_WAIT('{pos}', 30)")), "0");
-    new.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF");
-    let repoint = format!(
-        "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-         MASTER_PASSWORD='repl', MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1; START SLAVE",
-        new.port
-    );
-    other.sql(&repoint);
-    old.sql(&repoint);
 }
 
 /// Two instances, each client alternating between them per operation: in universal mode the

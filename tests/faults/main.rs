@@ -75,6 +75,27 @@ pub fn restore_cluster() {
     c.sync_replicas();
 }
 
+/// Switchover as an operator or an orchestrator does it: the old primary read-only, the
+/// new one (caught up first when `wait`) promoted, the old one and the other replica
+/// repointed to it.
+pub fn switchover(wait: bool) {
+    let c = support::cluster();
+    let (old, new, other) = (&c.primary, &c.replicas[0], &c.replicas[1]);
+    old.sql("SET GLOBAL read_only = ON");
+    if wait {
+        let pos = old.sql("SELECT @@gtid_binlog_pos");
+        assert_eq!(new.sql(&format!("SELECT MASTER_GTID_WAIT('{pos}', 30)")), "0");
+    }
+    new.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF");
+    let repoint = format!(
+        "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+         MASTER_PASSWORD='repl', MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1; START SLAVE",
+        new.port
+    );
+    other.sql(&repoint);
+    old.sql(&repoint);
+}
+
 /// Restores the cluster when dropped, even if the test panicked.
 pub struct Restore;
 
