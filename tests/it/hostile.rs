@@ -331,3 +331,58 @@ async fn statements_over_their_time_limit_are_cancelled_on_the_backend() {
     eprintln!("a 20 s statement with a 300 ms limit ended after {cancelled_after:?}");
     proxy.shutdown().await;
 }
+
+/// Out of descriptors at run time (the limit lowered under a running proxy with `prlimit`):
+/// new clients get ERR 1040 at once instead of waiting in the backlog; with descriptors back,
+/// logins work again.
+#[test]
+fn at_descriptor_exhaustion_new_clients_get_1040() {
+    use std::io::Read;
+    let bin = env!("CARGO_BIN_EXE_rwproxy");
+    let port = crate::support::cluster::free_port();
+    let cfg = std::env::temp_dir().join(format!("rwproxy-emfile-{}.toml", std::process::id()));
+    let text = config_text(cluster(), "").replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the proxy listens");
+    std::thread::sleep(Duration::from_millis(500));
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+    let lowered = format!("--nofile={}:{}", open + 2, open + 2);
+    assert!(
+        std::process::Command::new("prlimit").args(["--pid", &pid, &lowered]).status().unwrap().success()
+    );
+    let mut refused = 0;
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut head = [0u8; 7];
+        if s.read_exact(&mut head).is_ok()
+            && head[4] == 0xff
+            && u16::from_le_bytes([head[5], head[6]]) == 1040
+        {
+            refused += 1;
+        }
+        held.push(s);
+    }
+    let _ = std::process::Command::new("prlimit").args(["--pid", &pid, "--nofile=20000:20000"]).status();
+    drop(held);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(cfg);
+    assert!(refused > 0, "clients past the limit were told 1040");
+}
