@@ -63,6 +63,18 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             let _ = stop.changed().await;
         }));
     }
+    // Idle clients, all sessions at once (runs until the sessions are gone).
+    let sweeper = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(session::SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                ctx.sessions.sweep();
+            }
+        })
+    };
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "rwproxy accepting connections");
     tokio::pin!(shutdown);
@@ -129,6 +141,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             "shutdown timeout reached; closing remaining sessions"
         );
     }
+    sweeper.abort();
 }
 
 /// SIGHUP and (with `proxy.watch_config`) changes of the file trigger a reload.

@@ -14,6 +14,7 @@ pub mod pending;
 mod pins;
 mod prepared;
 mod registry;
+pub use registry::SWEEP_EVERY;
 mod relay;
 mod state;
 mod stats;
@@ -251,33 +252,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// server stops waiting after `proxy.shutdown_timeout`).
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), SessionError> {
         // An idle client is closed, as the server would: after the session's own
-        // `wait_timeout` or the proxy's, sooner inside a transaction. One timer for the
-        // session, not one per command: when it fires early (there was activity since it was
-        // set), it is set again for what is left.
-        let mut last_active = tokio::time::Instant::now();
-        let idle = tokio::time::sleep_until(last_active + self.idle_limit());
-        tokio::pin!(idle);
+        // `wait_timeout` or the proxy's, sooner inside a transaction. The registry's sweeper
+        // does it (one task for all sessions, no timer per session or per command).
         loop {
             let stopping = *shutdown.borrow();
             if stopping && !self.pins.has(PinReason::Transaction) {
                 return Ok(());
             }
-            let due = last_active + self.idle_limit();
-            if due < idle.deadline() {
-                idle.as_mut().reset(due);
-            }
+            self.handle.set_idle(self.ctx.sessions.now(), self.idle_limit().as_millis() as u64);
             let packet = tokio::select! {
-                p = self.client.read_packet(Some(0)) => p?,
+                p = self.client.read_packet(Some(0)) => p,
                 _ = shutdown.changed(), if !stopping => continue,
-                () = &mut idle => {
-                    if tokio::time::Instant::now() >= due {
-                        return Err(SessionError::IdleTimeout);
-                    }
-                    idle.as_mut().reset(due);
-                    continue;
-                }
             };
-            last_active = tokio::time::Instant::now();
+            self.handle.set_busy();
+            if self.handle.idle_expired() {
+                return Err(SessionError::IdleTimeout);
+            }
+            let packet = packet?;
             let Some(packet) = packet else {
                 return Err(if self.handle.is_killed() {
                     SessionError::Killed

@@ -41,6 +41,12 @@ pub struct Handle {
     killed: AtomicBool,
     /// A duplicate of the client's socket: shutting it down ends the session wherever it is.
     client: Mutex<Option<socket2::Socket>>,
+    /// Since when (ms on the registry's clock) the session waits for its client; 0: busy.
+    idle_since: AtomicU64,
+    /// How long it may wait, in ms.
+    idle_limit: AtomicU64,
+    /// The sweeper closed it for idling past its limit.
+    idle_expired: AtomicBool,
 }
 
 impl Handle {
@@ -80,13 +86,57 @@ impl Handle {
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
+
+    /// The session starts waiting for its client (`now` on the registry's clock, `limit` ms).
+    pub fn set_idle(&self, now: u64, limit: u64) {
+        self.idle_limit.store(limit, Ordering::Relaxed);
+        self.idle_since.store(now.max(1), Ordering::Release);
+    }
+
+    /// The client sent a command.
+    pub fn set_busy(&self) {
+        self.idle_since.store(0, Ordering::Release);
+    }
+
+    /// Whether the sweeper closed the session for idling.
+    pub fn idle_expired(&self) -> bool {
+        self.idle_expired.load(Ordering::Acquire)
+    }
+
+    /// Closes the session if it has waited for its client past its limit at `now`.
+    fn sweep(&self, now: u64) {
+        let since = self.idle_since.load(Ordering::Acquire);
+        if since != 0 && now.saturating_sub(since) > self.idle_limit.load(Ordering::Relaxed) {
+            self.idle_expired.store(true, Ordering::Release);
+            if let Ok(c) = self.client.lock()
+                && let Some(s) = c.as_ref()
+            {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     sessions: Mutex<HashMap<u32, Arc<Handle>>>,
     pub addresses: Addresses,
+    /// The clock idle times are measured on (ms since the registry was made).
+    epoch: std::time::Instant,
 }
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            sessions: Mutex::default(),
+            addresses: Addresses::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+}
+
+/// How often idle sessions are checked against their limits.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Registry {
     pub fn register(&self, id: u32, user: &str, client: Option<socket2::Socket>) -> Arc<Handle> {
@@ -110,5 +160,23 @@ impl Registry {
 
     pub fn get(&self, id: u32) -> Option<Arc<Handle>> {
         self.sessions.lock().ok()?.get(&id).cloned()
+    }
+
+    /// Now, in ms on the registry's clock.
+    pub fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Closes every session idle past its limit (run every `SWEEP_EVERY`): one task for all
+    /// sessions instead of a timer per session.
+    pub fn sweep(&self) {
+        let now = self.now();
+        let handles: Vec<Arc<Handle>> = match self.sessions.lock() {
+            Ok(m) => m.values().filter(|h| h.idle_since.load(Ordering::Relaxed) != 0).cloned().collect(),
+            Err(_) => return,
+        };
+        for h in handles {
+            h.sweep(now);
+        }
     }
 }
