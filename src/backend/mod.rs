@@ -86,6 +86,9 @@ pub struct BackendConn {
     pub tracks_gtid: bool,
     /// The server reports session-state changes (`session_track_state_change`).
     pub tracks_state: bool,
+    /// A duplicate of the socket: shutting it down cuts a reply that hangs (the sessions'
+    /// sweeper does, for a server the monitor cannot reach).
+    pub cut_handle: Option<std::sync::Arc<socket2::Socket>>,
 }
 
 impl BackendConn {
@@ -102,6 +105,7 @@ impl BackendConn {
             .map_err(|source| BackendError::Connect { addr: addr.to_string(), source })?;
         // Latency matters more than packet count for a proxy; failure here is harmless.
         let _nodelay = tcp.set_nodelay(true);
+        let cut_handle = socket2::SockRef::from(&tcp).try_clone().ok().map(std::sync::Arc::new);
         let mut stream = PacketStream::new(tcp, max_packet.max(64 << 20));
         let perr = |source| BackendError::Protocol { addr: addr.to_string(), source };
         let greeting = stream.read_packet(Some(0)).await.map_err(perr)?;
@@ -146,6 +150,7 @@ impl BackendConn {
             mariadb: false,
             tracks_gtid: false,
             tracks_state: false,
+            cut_handle,
         };
         conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
         conn.finish_auth(secret).await?;

@@ -83,6 +83,11 @@ impl ServerHealth {
         self.is_shunned() || self.failing.load(Ordering::Acquire) || silent
     }
 
+    /// A statement there was cut as hung: tried last until a probe says otherwise.
+    pub fn mark_failing(&self) {
+        self.failing.store(true, Ordering::Release);
+    }
+
     /// The last probe failed or the server is shunned (two atomic loads: for checkout order).
     pub fn failing(&self) -> bool {
         self.is_shunned() || self.failing.load(Ordering::Acquire)

@@ -12,8 +12,9 @@ const SLACK: u64 = 64;
 pub fn needed(config: &Config) -> u64 {
     let clients = u64::from(config.proxy.max_connections) + u64::from(config.proxy.max_pending_logins);
     let backends: u64 = config.servers.iter().map(|s| u64::from(s.max_connections.get())).sum();
-    // Each server also has a monitor connection (and the writer a position-fetch one).
-    clients + backends + 2 * config.servers.len() as u64 + SLACK
+    // Each backend connection is held twice (its socket and the duplicate that can cut a
+    // hung reply); each server also has a monitor connection (the writer a position fetch).
+    clients + 2 * backends + 2 * config.servers.len() as u64 + SLACK
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to what `config` needs (up to the hard limit). `Err` says

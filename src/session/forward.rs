@@ -3,9 +3,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::relay::{RelayError, Retryable, Tracking};
+use super::relay::{RelayError, Retryable, Tracking, relay_reply};
 use super::sync::Unavailable;
-use super::watched::{Canceller, Watch, relay_watched};
+use super::watched::{Canceller, Watched};
 use super::{Session, SessionError};
 use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode};
 use crate::routing::{Route, Target};
@@ -161,23 +161,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             keep: self.client_keeps,
             ..Tracking::default()
         };
-        let watch = {
+        self.handle.watch({
             let cfg = self.ctx.config();
             let limit = self.stmt_timeout.or(cfg.routing.max_statement_time);
             let cancel = limit.map(|after| {
                 let connector = self.ctx.pools().connector().clone();
                 let thread = backend.conn().greeting.connection_id;
-                (after, Canceller { connector, key: self.pool_key.clone(), addr: addr.clone(), thread })
+                let c = Canceller { connector, key: self.pool_key.clone(), addr: addr.clone(), thread };
+                (after.as_millis() as u64, c)
             });
-            Watch {
+            Watched {
+                since: self.ctx.sessions.now(),
                 health: backend.health().clone(),
-                unresponsive_after: cfg.pool.backend_read_timeout,
+                unresponsive_after: cfg.pool.backend_read_timeout.as_millis() as u64,
                 cancel,
+                backend: backend.conn().cut_handle.clone(),
+                cut: false,
             }
-        };
-        let result =
-            relay_watched(backend.conn().stream(), &mut self.client, (tracker, retry), &mut track, watch)
-                .await;
+        });
+        let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
+        if self.handle.unwatch() && matches!(result, Err(RelayError::Backend { .. })) {
+            let limit = self.ctx.config().pool.backend_read_timeout.as_millis();
+            tracing::warn!(id = self.id, server = %addr, "statement cut: no reply within {limit} ms and the monitor cannot reach the server");
+        }
         self.handle.set_running(None);
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {

@@ -47,6 +47,8 @@ pub struct Handle {
     idle_limit: AtomicU64,
     /// The sweeper closed it for idling past its limit.
     idle_expired: AtomicBool,
+    /// The statement running now, watched by the sweeper.
+    watched: Mutex<Option<super::watched::Watched>>,
 }
 
 impl Handle {
@@ -98,13 +100,31 @@ impl Handle {
         self.idle_since.store(0, Ordering::Release);
     }
 
+    /// Puts the statement just sent under the sweeper's watch.
+    pub fn watch(&self, w: super::watched::Watched) {
+        if let Ok(mut slot) = self.watched.lock() {
+            *slot = Some(w);
+        }
+    }
+
+    /// Ends the watch; true when the sweeper cut the statement as hung.
+    pub fn unwatch(&self) -> bool {
+        self.watched.lock().ok().and_then(|mut w| w.take()).is_some_and(|w| w.cut)
+    }
+
     /// Whether the sweeper closed the session for idling.
     pub fn idle_expired(&self) -> bool {
         self.idle_expired.load(Ordering::Acquire)
     }
 
-    /// Closes the session if it has waited for its client past its limit at `now`.
+    /// Closes the session if it has waited for its client past its limit at `now`, and
+    /// checks the statement it runs.
     fn sweep(&self, now: u64) {
+        if let Ok(mut w) = self.watched.lock()
+            && let Some(w) = w.as_mut()
+        {
+            w.check(now);
+        }
         let since = self.idle_since.load(Ordering::Acquire);
         if since != 0 && now.saturating_sub(since) > self.idle_limit.load(Ordering::Relaxed) {
             self.idle_expired.store(true, Ordering::Release);
@@ -135,7 +155,7 @@ impl Default for Registry {
     }
 }
 
-/// How often idle sessions are checked against their limits.
+/// How often idle sessions and running statements are checked against their limits.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Registry {
@@ -172,7 +192,7 @@ impl Registry {
     pub fn sweep(&self) {
         let now = self.now();
         let handles: Vec<Arc<Handle>> = match self.sessions.lock() {
-            Ok(m) => m.values().filter(|h| h.idle_since.load(Ordering::Relaxed) != 0).cloned().collect(),
+            Ok(m) => m.values().filter(|h| h.idle_since.load(Ordering::Relaxed) != 0 || h.running().is_some()).cloned().collect(),
             Err(_) => return,
         };
         for h in handles {
