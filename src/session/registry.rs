@@ -192,7 +192,11 @@ impl Registry {
     pub fn sweep(&self) {
         let now = self.now();
         let handles: Vec<Arc<Handle>> = match self.sessions.lock() {
-            Ok(m) => m.values().filter(|h| h.idle_since.load(Ordering::Relaxed) != 0 || h.running().is_some()).cloned().collect(),
+            Ok(m) => m
+                .values()
+                .filter(|h| h.idle_since.load(Ordering::Relaxed) != 0 || h.running().is_some())
+                .cloned()
+                .collect(),
             Err(_) => return,
         };
         for h in handles {

@@ -3,6 +3,20 @@ use crate::protocol::packet::encode;
 use crate::protocol::{ReplyKind, reply::ok_packet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
+/// A text-protocol reply relayed without tracking, as most tests need it.
+async fn relay_plain<B, C>(
+    backend: &mut PacketStream<B>,
+    client: &mut PacketStream<C>,
+    retry: Retryable<'_>,
+) -> Result<crate::protocol::ReplyEnd, RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+    relay_reply(backend, client, tracker, retry, &mut Tracking::default()).await
+}
+
 fn frames(payloads: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, p) in payloads.iter().enumerate() {
@@ -27,15 +41,7 @@ async fn relays_exact_bytes_and_stops_at_the_end_of_the_reply() {
     b_far.write_all(&bytes).await.unwrap();
     let mut backend = PacketStream::new(b_near, 1 << 20);
     let mut client = PacketStream::new(c_near, 1 << 20);
-    let end = relay_reply(
-        &mut backend,
-        &mut client,
-        ReplyTracker::new(ReplyKind::ResultSets, false, false),
-        Retryable::default(),
-        &mut Tracking::default(),
-    )
-    .await
-    .unwrap();
+    let end = relay_plain(&mut backend, &mut client, Retryable::default()).await.unwrap();
     assert_eq!(end.status, Some(2));
     drop(client);
     let mut got = Vec::new();
@@ -64,15 +70,7 @@ async fn local_infile_pumps_client_data() {
         b_far.write_all(&ok).await.unwrap();
         b_far
     });
-    let end = relay_reply(
-        &mut backend,
-        &mut client,
-        ReplyTracker::new(ReplyKind::ResultSets, false, false),
-        Retryable::default(),
-        &mut Tracking::default(),
-    )
-    .await
-    .unwrap();
+    let end = relay_plain(&mut backend, &mut client, Retryable::default()).await.unwrap();
     assert_eq!(end.status, Some(2));
     task.await.unwrap();
 }
@@ -92,15 +90,7 @@ async fn retryable_reads_hold_back_partial_replies() {
     let mut backend = PacketStream::new(b_near, 1 << 20);
     let mut client = PacketStream::new(c_near, 1 << 20);
     let retry = Retryable { errors: &[1146], bytes: 64 * 1024 };
-    let err = relay_reply(
-        &mut backend,
-        &mut client,
-        ReplyTracker::new(ReplyKind::ResultSets, false, false),
-        retry,
-        &mut Tracking::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = relay_plain(&mut backend, &mut client, retry).await.unwrap_err();
     assert!(matches!(err, RelayError::Backend { client_saw_bytes: false, .. }), "{err:?}");
     drop(client);
     let mut got = Vec::new();
@@ -178,15 +168,7 @@ async fn backend_closing_mid_reply_is_a_backend_error() {
     drop(b_far);
     let mut backend = PacketStream::new(b_near, 1 << 20);
     let mut client = PacketStream::new(c_near, 1 << 20);
-    let err = relay_reply(
-        &mut backend,
-        &mut client,
-        ReplyTracker::new(ReplyKind::ResultSets, false, false),
-        Retryable::default(),
-        &mut Tracking::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = relay_plain(&mut backend, &mut client, Retryable::default()).await.unwrap_err();
     assert!(matches!(err, RelayError::Backend { client_saw_bytes: true, .. }), "{err:?}");
 }
 
@@ -202,13 +184,6 @@ async fn an_empty_first_frame_is_a_backend_error() {
     let mut client = PacketStream::new(c_near, 1 << 20);
     let errors = [1927u16];
     let retry = Retryable { errors: &errors, bytes: 1 << 16 };
-    let r = relay_reply(
-        &mut backend,
-        &mut client,
-        ReplyTracker::new(ReplyKind::ResultSets, false, false),
-        retry,
-        &mut Tracking::default(),
-    )
-    .await;
+    let r = relay_plain(&mut backend, &mut client, retry).await;
     assert!(matches!(r, Err(RelayError::Backend { .. })), "{r:?}");
 }

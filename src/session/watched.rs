@@ -71,7 +71,12 @@ impl Canceller {
 }
 
 /// `KILL QUERY thread` on `addr` as the user of `key`.
-pub async fn kill_query(connector: &BackendConnector, key: &ConnKey, addr: &str, thread: u32) -> Result<(), String> {
+pub async fn kill_query(
+    connector: &BackendConnector,
+    key: &ConnKey,
+    addr: &str,
+    thread: u32,
+) -> Result<(), String> {
     let server = ServerId { hostgroup: u32::MAX, address: addr.to_string() };
     let mut conn = connector.connect(&server, key).await.map_err(|e| e.to_string())?;
     match conn.query_ok(&format!("KILL QUERY {thread}")).await {
