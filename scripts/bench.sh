@@ -33,7 +33,8 @@ proxy_pid=$!
 base_pid=""
 if [ -n "${BASELINE:-}" ]; then
   base_cfg=$(mktemp --suffix=.toml)
-  sed 's/127.0.0.1:16033/127.0.0.1:16133/; s/127.0.0.1:16080/127.0.0.1:16180/' "$cfg" >"$base_cfg"
+  # Builds from before admin.allow_without_token existed refuse the key (and need no token).
+  sed 's/127.0.0.1:16033/127.0.0.1:16133/; s/127.0.0.1:16080/127.0.0.1:16180/; /^allow_without_token/d' "$cfg" >"$base_cfg"
   printf '\n[metrics]\nlisten = "127.0.0.1:16170"\n' >>"$base_cfg"
   RUST_LOG=warn "$BASELINE" --config "$base_cfg" &
   base_pid=$!
