@@ -78,11 +78,7 @@ impl Handle {
     /// at once, a running one when its reply is written).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        if let Ok(c) = self.client.lock()
-            && let Some(s) = c.as_ref()
-        {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        self.close_client();
     }
 
     pub fn is_killed(&self) -> bool {
@@ -98,6 +94,15 @@ impl Handle {
     /// The client sent a command.
     pub fn set_busy(&self) {
         self.idle_since.store(0, Ordering::Release);
+    }
+
+    /// Shuts the client's socket down: the session ends wherever it waits.
+    fn close_client(&self) {
+        if let Ok(c) = self.client.lock()
+            && let Some(s) = c.as_ref()
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Puts the statement just sent under the sweeper's watch.
@@ -128,11 +133,7 @@ impl Handle {
         let since = self.idle_since.load(Ordering::Acquire);
         if since != 0 && now.saturating_sub(since) > self.idle_limit.load(Ordering::Relaxed) {
             self.idle_expired.store(true, Ordering::Release);
-            if let Ok(c) = self.client.lock()
-                && let Some(s) = c.as_ref()
-            {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+            self.close_client();
         }
     }
 }

@@ -139,7 +139,8 @@ async fn idle_clients_are_closed_and_their_transactions_rolled_back() {
         .unwrap()
         .unwrap();
     assert_eq!(v, 2, "the idle transaction was rolled back, the other write stands");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // The sweeper checks every 100 ms: idle 3 s against a 1.5 s limit leaves it ample room.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert!(other.query_drop("SELECT 1").await.is_err(), "idle past wait_timeout_ms: closed");
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     proxy.shutdown().await;
