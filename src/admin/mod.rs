@@ -33,6 +33,8 @@ pub fn explain(config: &Config, sql: &str, user: &str, dialect: Dialect) -> Resu
         default_hostgroup: u.default_hostgroup,
         pinned: None,
         recent_write: false,
+        autocommit_off: false,
+        read_only: false,
     };
     let stmt = classify(sql.as_bytes(), dialect);
     let r = route(&stmt, sql.as_bytes(), &facts, config);

@@ -94,8 +94,8 @@ state_kinds! {
         "`CLIENT_FOUND_ROWS`, `DEPRECATE_EOF`, `LOCAL_FILES`, `MULTI_RESULTS`, `PS_MULTI_RESULTS`, `IGNORE_SPACE`, `NO_SCHEMA`: pooled per flag set";
     Transaction = "transaction", Reset, Held,
         "open transaction (`SERVER_STATUS_IN_TRANS`): pinned until the server reports it ended; a reset rolls it back";
-    AutocommitOff = "autocommit_off", Reset, Held,
-        "`autocommit = 0` (status flags)";
+    AutocommitOff = "autocommit_off", Replay, No,
+        "`autocommit = 0`, however set, as the status flags report it: `SET autocommit = 0` before the statement; it pins nothing itself (an idle session holds no connection), the transaction its next statement opens does, and that starts on the writer unless the session's transactions are read-only";
     NextTransaction = "next_transaction", Reset, Held,
         "`SET TRANSACTION …` for the next transaction: pinned until a transaction ends";
     UserVariables = "user_variables", Reset, Held,

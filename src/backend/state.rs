@@ -48,6 +48,25 @@ impl SessionVars {
         }
     }
 
+    /// Follows `autocommit` as the server's status flags report it (however it was changed):
+    /// off is carried as `autocommit = 0` and replayed like any variable; on is the default.
+    pub fn follow_autocommit(&mut self, off: bool) {
+        match (self.vars.iter().position(|(n, _)| n == "autocommit"), off) {
+            (None, true) => self.vars.push(("autocommit".into(), "0".into())),
+            (Some(i), false) => {
+                self.vars.remove(i);
+            }
+            _ => {}
+        }
+    }
+
+    /// The session's transactions are read-only (`SET SESSION TRANSACTION READ ONLY`).
+    pub fn read_only(&self) -> bool {
+        self.get("transaction_read_only").is_some_and(|v| {
+            matches!(v.trim_matches('\'').to_ascii_lowercase().as_str(), "1" | "on" | "true")
+        })
+    }
+
     pub fn set_names(&mut self, charset: String, collation: Option<String>) {
         self.vars.retain(|(n, _)| !CHARSET_VARS.contains(&n.as_str()));
         self.charset = None;

@@ -28,6 +28,10 @@ pub struct SessionFacts<'a> {
     pub pinned: Option<u32>,
     /// The session wrote recently enough that its reads must see the write.
     pub recent_write: bool,
+    /// `autocommit` is off: the next statement that touches a table opens a transaction.
+    pub autocommit_off: bool,
+    /// The session's transactions are read-only (`SET SESSION TRANSACTION READ ONLY`).
+    pub read_only: bool,
 }
 
 /// How the chosen hostgroup relates to the replication topology.
@@ -65,6 +69,8 @@ pub enum Reason {
     PlainRead,
     /// A read right after the session's own write (read-your-writes).
     ReadYourWrites,
+    /// A read with `autocommit` off: it opens a transaction, which starts on the writer.
+    AutocommitOff,
     ReadOnlyTransaction,
     LockingRead,
     /// A read whose text needs the primary (the flag's description).
@@ -91,7 +97,8 @@ impl Reason {
             }
             Reason::PlainRead => "plain read".into(),
             Reason::ReadYourWrites => "read after this session's write: writer (read-your-writes)".into(),
-            Reason::ReadOnlyTransaction => "START TRANSACTION READ ONLY".into(),
+            Reason::AutocommitOff => "autocommit is off: the read opens a transaction, on the writer".into(),
+            Reason::ReadOnlyTransaction => "read-only transaction (START TRANSACTION READ ONLY, or autocommit off with SET SESSION TRANSACTION READ ONLY)".into(),
             Reason::LockingRead => "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)".into(),
             Reason::NeedsPrimary(why) => format!("read that needs the primary: {why}"),
             Reason::Write => "write".into(),
@@ -144,6 +151,11 @@ pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Co
             return mk(writer, Reason::RuleOverridden(id));
         }
         rules::Outcome::Hostgroup(_, hg)
+            if hg == reader && hg != writer && opens_writer_transaction(facts, config) =>
+        {
+            return mk(writer, Reason::AutocommitOff);
+        }
+        rules::Outcome::Hostgroup(_, hg)
             if hg == reader
                 && hg != writer
                 && facts.recent_write
@@ -163,9 +175,18 @@ pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Co
         && stmt.hint.consistency != Some(Consistency::None);
     match reason {
         Reason::PlainRead | Reason::ReadOnlyTransaction if consistent => mk(writer, Reason::ReadYourWrites),
+        Reason::PlainRead if opens_writer_transaction(facts, config) => mk(writer, Reason::AutocommitOff),
+        Reason::PlainRead if facts.autocommit_off => mk(reader, Reason::ReadOnlyTransaction),
         Reason::PlainRead | Reason::ReadOnlyTransaction => mk(reader, reason),
         _ => mk(writer, reason),
     }
+}
+
+/// With `autocommit` off a read opens a transaction (the server then reports it and the
+/// session keeps that connection): on the writer, unless the session's transactions are
+/// read-only and those may run on a reader.
+fn opens_writer_transaction(facts: &SessionFacts<'_>, config: &Config) -> bool {
+    facts.autocommit_off && !(facts.read_only && config.routing.read_only_transactions_to_reader)
 }
 
 fn default_reason(stmt: &Statement, ro_tx_to_reader: bool) -> Reason {

@@ -23,6 +23,8 @@ pub(super) fn facts() -> SessionFacts<'static> {
         default_hostgroup: 0,
         pinned: None,
         recent_write: false,
+        autocommit_off: false,
+        read_only: false,
     }
 }
 
@@ -314,4 +316,29 @@ mod props {
             prop_assert_eq!(a.digest.text, b.digest.text, "{} vs {}", base, noisy);
         }
     }
+}
+
+#[test]
+fn autocommit_off_reads_open_their_transaction_on_the_writer() {
+    let plain = config("");
+    let ro_kept_on_writer = config("[routing]\nread_only_transactions_to_reader = false\n");
+    let with_rules = config(SEED_RULES);
+    // (SQL, read-only session, config, expected hostgroup, reason)
+    let cases: [(&str, bool, &Config, u32, Reason); 8] = [
+        ("SELECT * FROM t", false, &plain, 0, Reason::AutocommitOff),
+        ("SELECT * FROM t", true, &plain, 1, Reason::ReadOnlyTransaction),
+        ("SELECT * FROM t", true, &ro_kept_on_writer, 0, Reason::AutocommitOff),
+        ("SELECT * FROM t", false, &with_rules, 0, Reason::AutocommitOff),
+        ("SELECT * FROM t", true, &with_rules, 1, Reason::Rule(2)),
+        ("UPDATE t SET a = 1", false, &plain, 0, Reason::Write),
+        ("SET NAMES utf8mb4", false, &plain, 0, Reason::SessionState),
+        ("/* rwproxy:reader */ SELECT * FROM t", false, &plain, 1, Reason::HintReader),
+    ];
+    for (sql, read_only, cfg, hg, reason) in cases {
+        let facts = SessionFacts { autocommit_off: true, read_only, ..facts() };
+        let r = route(&classify(sql.as_bytes(), Dialect::default()), sql.as_bytes(), &facts, cfg);
+        assert_eq!((r.hostgroup, r.reason), (hg, reason), "{sql:?} read_only={read_only}");
+    }
+    let r = route_of("SELECT * FROM t", &plain);
+    assert_eq!((r.hostgroup, r.reason), (1, Reason::PlainRead), "autocommit on: the reader");
 }

@@ -89,6 +89,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             // With GTIDs, consistency is decided at checkout by replica position instead.
             recent_write: self.gtid.is_none()
                 && self.last_write.is_some_and(|t| t.elapsed() < config.routing.session_write_window),
+            autocommit_off: self.status & crate::protocol::status::AUTOCOMMIT == 0,
+            read_only: self.status & crate::protocol::status::AUTOCOMMIT == 0 && self.vars.read_only(),
         };
         routing::route(stmt, sql, &facts, &config)
     }

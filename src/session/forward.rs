@@ -224,6 +224,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if let Some(st) = end.status {
             self.status = st;
+            // The server's word on autocommit, however the session changed it: replayed on
+            // the connections that serve the session from now on.
+            let off = st & crate::protocol::status::AUTOCOMMIT == 0;
+            self.vars.follow_autocommit(off);
+            if let Some(b) = self.backend.as_mut() {
+                b.conn().applied.follow_autocommit(off);
+            }
         }
         if let Some(gtid) = track.last_gtid {
             self.note_gtid(&gtid);

@@ -81,7 +81,6 @@ impl Pins {
         if let Some(st) = end.status {
             let was_in_trans = self.has(K::Transaction);
             self.flag(K::Transaction, st & status::IN_TRANS != 0);
-            self.flag(K::AutocommitOff, st & status::AUTOCOMMIT == 0);
             if was_in_trans && !self.has(K::Transaction) {
                 self.unset(K::NextTransaction);
             }
@@ -205,16 +204,18 @@ mod tests {
     }
 
     #[test]
-    fn transaction_and_autocommit_follow_status_flags() {
+    fn transactions_follow_status_flags() {
         let mut p = Pins::default();
         run(&mut p, "BEGIN", ok(status::AUTOCOMMIT | status::IN_TRANS));
         assert!(p.has(PinReason::Transaction));
         run(&mut p, "COMMIT", ok(status::AUTOCOMMIT));
         assert!(!p.any());
         run(&mut p, "SET autocommit=0", ok(0));
-        assert_eq!(p.reasons().collect::<Vec<_>>(), vec![PinReason::AutocommitOff]);
-        run(&mut p, "SET autocommit=1", ok(status::AUTOCOMMIT));
-        assert!(!p.any());
+        assert!(!p.any(), "autocommit off pins nothing by itself");
+        run(&mut p, "SELECT * FROM t", ok(status::IN_TRANS));
+        assert_eq!(p.reasons().collect::<Vec<_>>(), vec![PinReason::Transaction]);
+        run(&mut p, "COMMIT", ok(0));
+        assert!(!p.any(), "the transaction it opened ends with COMMIT");
     }
 
     #[test]

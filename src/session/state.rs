@@ -115,7 +115,9 @@ pub fn plan(
     }
     for (name, _) in applied.vars.iter().filter(|(n, _)| !is_charset_var(n)) {
         if desired.get(name).is_none() {
-            parts.push(format!("{} = DEFAULT", replay_name(name, mariadb)));
+            // A session without the entry has autocommit on, whatever the server's default.
+            let value = if name == "autocommit" { "1" } else { "DEFAULT" };
+            parts.push(format!("{} = {value}", replay_name(name, mariadb)));
         }
     }
     if need_insert_id && desired.last_insert_id != applied.last_insert_id {

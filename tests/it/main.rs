@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod autocommit;
 mod cli;
 mod deploy;
 mod django;
