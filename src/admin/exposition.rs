@@ -170,6 +170,13 @@ fn sessions(ctx: &Context, out: &mut String) {
         "rwproxy_primary_position_fetches_total {}",
         ctx.fetcher.fetches.load(Ordering::Relaxed)
     );
+    family(
+        out,
+        "rwproxy_local_answers_total",
+        "counter",
+        "Statements the proxy answered without a backend (well-known SETs).",
+    );
+    let _ = writeln!(out, "rwproxy_local_answers_total {}", s.local_answers());
     family(out, "rwproxy_read_retries_total", "counter", "Reads retried on another backend.");
     let _ = writeln!(out, "rwproxy_read_retries_total {}", s.retries());
 }

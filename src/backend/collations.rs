@@ -24,6 +24,11 @@ pub fn collation_name(id: u8) -> Option<(&'static str, &'static str)> {
     KNOWN.iter().find(|(i, _, _)| *i == id).map(|(_, cs, coll)| (*cs, *coll))
 }
 
+/// Every (character set, collation) pair the proxy knows.
+pub fn known_collations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    KNOWN.iter().map(|(_, cs, coll)| (*cs, *coll))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

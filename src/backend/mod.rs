@@ -17,7 +17,7 @@ use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, parse_auth_swi
 use crate::protocol::reply::parse_err;
 use crate::protocol::{PacketStream, ProtocolError, caps, com, mariadb_caps};
 
-pub use collations::collation_name;
+pub use collations::{collation_name, known_collations};
 pub use connector::{BackendConnector, ConnKey, Credentials, VersionInfo};
 pub use kinds::{KindSet, Mechanism, Pin, StateKind};
 pub use query::Rows;

@@ -134,8 +134,13 @@ pub mod status {
     pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
     pub const CURSOR_EXISTS: u16 = 0x0040;
     pub const LAST_ROW_SENT: u16 = 0x0080;
+    /// `sql_mode` has `NO_BACKSLASH_ESCAPES` (client libraries escape strings by it).
+    pub const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
     pub const IN_TRANS_READONLY: u16 = 0x2000;
     pub const SESSION_STATE_CHANGED: u16 = 0x4000;
+    /// The flags that describe the session rather than one reply (what an OK the proxy
+    /// answers itself carries).
+    pub const SESSION: u16 = IN_TRANS | AUTOCOMMIT | IN_TRANS_READONLY | NO_BACKSLASH_ESCAPES;
 }
 
 /// Command bytes (`COM_*`).

@@ -160,6 +160,32 @@ fn split_state(state: &[u8], keep: Keep) -> Option<Split> {
     Some(s)
 }
 
+/// An OK for a statement the proxy answered itself (no rows, no warnings) reporting
+/// `variables` as tracked system variables, laid out as MariaDB does: with entries, the
+/// `SESSION_STATE_CHANGED` flag, an empty length-encoded info and the state block; without,
+/// the bare seven bytes.
+pub fn ok_with_variables(status_flags: u16, variables: &[(&str, String)]) -> Vec<u8> {
+    let flags =
+        if variables.is_empty() { status_flags } else { status_flags | status::SESSION_STATE_CHANGED };
+    let mut p = vec![0x00, 0, 0];
+    p.extend_from_slice(&flags.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    if variables.is_empty() {
+        return p;
+    }
+    let mut state = Vec::with_capacity(64);
+    for (name, value) in variables {
+        let mut entry = Vec::with_capacity(name.len() + value.len() + 2);
+        put_lenenc_bytes(&mut entry, name.as_bytes());
+        put_lenenc_bytes(&mut entry, value.as_bytes());
+        state.push(TRACK_SYSTEM_VARIABLES);
+        put_lenenc_bytes(&mut state, &entry);
+    }
+    put_lenenc_bytes(&mut p, b"");
+    put_lenenc_bytes(&mut p, &state);
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let route = self.route(&stmt, &sql);
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_reads = stmt.flags.bits();
+        self.stmt_may_write = super::commands::may_write(&stmt);
         let started = std::time::Instant::now();
         let end = self
             .forward_bytes(&route, need_id, Frames::Raw(&raw), packet.last_seq, ReplyKind::ResultSets, true)

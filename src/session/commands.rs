@@ -101,6 +101,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(());
         }
         self.drop_soft_pins(stmt.reads_outcome());
+        if stmt.kind == Kind::SessionSet && self.answer_set_locally(&stmt, sql).await? {
+            return Ok(());
+        }
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
             return self.send_err(packet.last_seq.wrapping_add(1), errcode::RULE_ERROR, msg).await;
@@ -110,6 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.stmt_min_gtid = stmt.hint.min_gtid.then(|| routing::gtid::hinted(sql)).flatten();
         self.stmt_timeout = stmt.hint.timeout_ms.map(|ms| std::time::Duration::from_millis(ms.into()));
         self.stmt_reads = stmt.flags.bits();
+        self.stmt_may_write = may_write(&stmt);
         let started = std::time::Instant::now();
         let end = self.forward(&route, need_id, packet, ReplyKind::ResultSets, false).await?;
         self.record_statement(&route, &stmt, started.elapsed(), end.as_ref());
@@ -199,6 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.set_schema(Some(db));
                 }
             }
+            Kind::Ddl if super::schemas::drops_schema(sql, dialect) => self.ctx.schemas.forget_all(),
             // Unrecognised statements and administrative ones may leave what the server does
             // not report: reset the connection before reuse, to be safe.
             Kind::Ddl if !stmt.flags.has(Flags::LOCK_TABLES | Flags::UNLOCK_TABLES) => {
@@ -211,12 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Remembers when the session last changed data, for read-your-writes. True when the
     /// statement may have committed a change.
     pub(super) fn note_write(&mut self, stmt: &Statement) -> bool {
-        let writes = match stmt.kind {
-            Kind::Write | Kind::Ddl | Kind::Other | Kind::LockingRead => true,
-            Kind::Transaction(tx) => matches!(tx, crate::routing::Tx::Commit | crate::routing::Tx::Xa),
-            Kind::Read | Kind::Show => !stmt.is_plain_read(),
-            Kind::SessionSet | Kind::Use | Kind::Empty => false,
-        };
+        let writes = may_write(stmt);
         if writes || self.pins.has(super::PinReason::Transaction) {
             self.last_write = Some(std::time::Instant::now());
         }
@@ -246,6 +246,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.stmt_min_gtid = None;
         self.stmt_timeout = None;
         self.stmt_reads = 0;
+        self.local_outcome = false;
+        self.stmt_may_write = false;
+        self.gtid_learned = false;
         self.publish_pins();
         if !self.pins.any() {
             self.release_backend();
@@ -272,6 +275,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.publish_pins();
             self.release_backend();
         }
+    }
+}
+
+/// Whether a statement may commit a change (its position matters to later reads).
+pub(super) fn may_write(stmt: &Statement) -> bool {
+    match stmt.kind {
+        Kind::Write | Kind::Ddl | Kind::Other | Kind::LockingRead => true,
+        Kind::Transaction(tx) => matches!(tx, crate::routing::Tx::Commit | crate::routing::Tx::Xa),
+        Kind::Read | Kind::Show => !stmt.is_plain_read(),
+        Kind::SessionSet | Kind::Use | Kind::Empty => false,
     }
 }
 

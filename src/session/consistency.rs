@@ -39,9 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// that refused tracking, the proxy asks `@@last_gtid`. Without GTIDs (no binary log)
     /// nothing is recorded and the time window applies.
     pub(super) async fn capture_gtid(&mut self, end: &ReplyEnd) {
-        if self.consistency() == ReadConsistency::None
-            && self.ctx.config().routing.read_consistency == ReadConsistency::None
-        {
+        if self.gtid_learned || !self.learns_positions() {
             return;
         }
         let Some(b) = self.backend.as_mut() else { return };
@@ -54,6 +52,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(v) = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.clone()) {
             self.note_gtid(&v);
         }
+    }
+
+    /// Whether writes' positions are wanted at all (some read consistency is on).
+    pub(super) fn learns_positions(&self) -> bool {
+        self.consistency() != ReadConsistency::None
+            || self.ctx.config().routing.read_consistency != ReadConsistency::None
     }
 
     /// Records a committed GTID reported by the backend.

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU32;
 
 use arc_swap::{ArcSwap, Guard};
 
-use super::{limits::Limits, pending, registry, stats::SessionStats, throttle, universal};
+use super::{limits::Limits, pending, registry, schemas, stats::SessionStats, throttle, universal};
 use crate::backend::BackendConnector;
 use crate::config::Config;
 use crate::pool::Pools;
@@ -36,6 +36,8 @@ pub struct Context {
     pub pending: Arc<pending::PendingLogins>,
     /// Failed logins per client address.
     pub throttle: throttle::Throttle,
+    /// Schemas a backend confirmed, so logins naming them need no backend.
+    pub schemas: schemas::KnownSchemas,
     pub(super) next_id: AtomicU32,
 }
 
@@ -57,6 +59,7 @@ impl Context {
             sessions: registry::Registry::default(),
             pending: Arc::default(),
             throttle: throttle::Throttle::default(),
+            schemas: schemas::KnownSchemas::default(),
             reloads: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })

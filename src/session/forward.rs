@@ -137,6 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(Attempt::Done(None));
         }
         let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
+        let hold_unlearned_end = self.stmt_may_write && self.learns_positions();
         let Some(backend) = self.backend.as_mut() else { return Err(SessionError::Refused("no backend")) };
         let fresh = !held_before;
         let addr = backend.server().address.clone();
@@ -159,6 +160,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             client_tracks: self.login.capabilities & caps::SESSION_TRACK != 0,
             lenenc_info: backend.conn().mariadb,
             keep: self.client_keeps,
+            hold_unlearned_end,
+            gtid_tracked: backend.conn().tracks_gtid,
             ..Tracking::default()
         };
         self.handle.watch({
@@ -187,7 +190,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.handle.set_running(None);
         self.ctx.metrics.bytes_to_clients.fetch_add(track.sent_bytes, std::sync::atomic::Ordering::Relaxed);
         match result {
-            Ok(end) => Ok(Attempt::Done(Some(self.reply_done(end, track)))),
+            Ok(end) => {
+                let held = std::mem::take(&mut track.held);
+                let end = self.reply_done(end, track);
+                if !held.is_empty() {
+                    // The write's position first, then the end of its reply.
+                    self.capture_gtid(&end).await;
+                    self.gtid_learned = true;
+                    self.client.write_raw(&held).await?;
+                    self.ctx
+                        .metrics
+                        .bytes_to_clients
+                        .fetch_add(held.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(Attempt::Done(Some(end)))
+            }
             Err(RelayError::Client(e)) => {
                 self.discard_backend();
                 Err(SessionError::Protocol(e))

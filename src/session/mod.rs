@@ -9,6 +9,7 @@ mod context;
 mod forward;
 mod kill;
 mod limits;
+mod local_set;
 mod outcome;
 pub mod pending;
 mod pins;
@@ -16,6 +17,7 @@ mod prepared;
 mod registry;
 pub use registry::SWEEP_EVERY;
 mod relay;
+mod schemas;
 mod state;
 mod stats;
 mod stmt_backend;
@@ -118,6 +120,13 @@ pub struct Session<S> {
     /// Counts changes of session state the proxy could not follow; part of every prepared
     /// statement's parse key, so statements prepared before and after do not mix.
     parse_epoch: u32,
+    /// The session's last statement was answered by the proxy (`local_set`): what
+    /// `ROW_COUNT()` reads next must be that statement's 0, not the connection's.
+    local_outcome: bool,
+    /// The current statement may commit a write (`commands::may_write`).
+    stmt_may_write: bool,
+    /// The current statement's position was already learned (before its reply's end).
+    gtid_learned: bool,
 }
 
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
@@ -235,6 +244,9 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         stmt_reads: 0,
         client_keeps: Default::default(),
         parse_epoch: 0,
+        local_outcome: false,
+        stmt_may_write: false,
+        gtid_learned: false,
         idle_timeout: None,
         handle,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, mariadb_caps: 0, collation: 0 },
@@ -323,8 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
         // Only flags that describe the session; per-reply flags (cursor, last row) do not carry.
-        let persistent = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
-        self.client.write_packet(seq, &ok_packet(0, 0, self.status & persistent, 0)).await?;
+        self.client.write_packet(seq, &ok_packet(0, 0, self.status & status::SESSION, 0)).await?;
         Ok(())
     }
 }

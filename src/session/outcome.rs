@@ -42,20 +42,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let stale = (reads & Flags::ROW_COUNT != 0 && o.statement != id)
             || (reads & Flags::FOUND_ROWS != 0 && o.select != id)
             || (reads & Flags::SESSION_INFO != 0 && o.diagnostics != 0 && o.diagnostics != id);
-        if !stale {
-            return Ok(());
+        if stale {
+            // Rare: kept out of line so every statement's future stays small.
+            Box::pin(self.clear_outcome(FRESH_OUTCOME, true)).await?;
         }
-        // Rare: kept out of line so every statement's future stays small.
-        Box::pin(self.clear_outcome()).await
+        if reads & Flags::ROW_COUNT != 0 && self.local_outcome {
+            // The previous statement was a SET the proxy answered: the server's 0 for it.
+            Box::pin(self.clear_outcome("DO 0", false)).await?;
+        }
+        Ok(())
     }
 
-    async fn clear_outcome(&mut self) -> Result<(), Unavailable> {
+    /// Runs `sql` so the connection's previous-statement outcome is this session's: all of it
+    /// (`FRESH_OUTCOME`, `all`) or only the last statement's row count (`DO 0`).
+    async fn clear_outcome(&mut self, sql: &str, all: bool) -> Result<(), Unavailable> {
         let id = self.id;
         let Some(b) = self.backend.as_mut() else { return Ok(()) };
-        match b.conn().query_rows(FRESH_OUTCOME).await {
+        match b.conn().query_rows(sql).await {
             Ok(Ok(_)) => {
-                b.conn().outcome =
-                    crate::backend::OutcomeOwners { statement: id, select: id, diagnostics: 0 };
+                let o = &mut b.conn().outcome;
+                o.statement = id;
+                if all {
+                    *o = crate::backend::OutcomeOwners { statement: id, select: id, diagnostics: 0 };
+                }
                 Ok(())
             }
             Ok(Err(payload)) => Err(Unavailable(payload)),

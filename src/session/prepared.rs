@@ -168,6 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let route = self.route(&stmt, &sql);
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_reads = stmt.flags.bits();
+        self.stmt_may_write = super::commands::may_write(&stmt);
         let started = std::time::Instant::now();
         let frames = Frames::Execute { client_id, packet };
         let end =

@@ -52,6 +52,27 @@ pub struct Tracking {
     pub schema: Option<String>,
     /// Bytes written to the client for this reply.
     pub sent_bytes: u64,
+    /// The statement may have committed a write: when its reply ends without telling the
+    /// write's position (an EOF terminator, or a connection that does not track GTIDs), the
+    /// reply's last bytes are kept in `held` instead of sent, so the proxy learns the
+    /// position before the client can act on the reply (its next read, on any connection,
+    /// then sees the write).
+    pub hold_unlearned_end: bool,
+    /// The backend connection reports each commit's GTID in its OK packets.
+    pub gtid_tracked: bool,
+    /// The reply's tail, not yet sent (see `hold_unlearned_end`).
+    pub held: Vec<u8>,
+}
+
+impl Tracking {
+    /// Whether the reply ending with `step` must wait for the proxy to ask for the position.
+    fn holds_end(&self, step: Option<&Step>) -> bool {
+        let Some(Step::Done(end)) = step else { return false };
+        self.hold_unlearned_end
+            && end.error.is_none()
+            && end.status.is_none_or(|s| s & crate::protocol::status::IN_TRANS == 0)
+            && (end.eof_state_changed || !self.gtid_tracked)
+    }
 }
 
 /// OK packets larger than this are forwarded untouched (they are never this large).
@@ -142,11 +163,16 @@ where
         let rewrote = rewrite.is_some();
         if let Some((len, frame)) = rewrite {
             // Everything before the OK packet, then the rewritten packet instead of the original.
-            if pos > 0 {
-                client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
+            if track.holds_end(pending.as_ref()) {
+                track.held.extend_from_slice(&buf[..pos]);
+                track.held.extend_from_slice(&frame);
+            } else {
+                if pos > 0 {
+                    client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
+                }
+                client.write_raw(&frame).await.map_err(RelayError::Client)?;
+                track.sent_bytes += (pos + frame.len()) as u64;
             }
-            client.write_raw(&frame).await.map_err(RelayError::Client)?;
-            track.sent_bytes += (pos + frame.len()) as u64;
             backend.consume(pos + 4 + len);
             pos = 0;
             frame_left = 0;
@@ -155,7 +181,11 @@ where
         let buf = backend.buffered();
         let complete = frame_left == 0 && matches!(pending, Some(Step::Done(_) | Step::LocalInfile));
         let holding = !sent && !complete && pos < retry.bytes;
-        if pos > 0 && !holding {
+        if pos > 0 && complete && track.holds_end(pending.as_ref()) {
+            track.held.extend_from_slice(&buf[..pos]);
+            backend.consume(pos);
+            pos = 0;
+        } else if pos > 0 && !holding {
             client.write_raw(&buf[..pos]).await.map_err(RelayError::Client)?;
             track.sent_bytes += pos as u64;
             backend.consume(pos);

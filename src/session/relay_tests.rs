@@ -1,6 +1,6 @@
 use super::*;
 use crate::protocol::packet::encode;
-use crate::protocol::{ReplyKind, reply::ok_packet};
+use crate::protocol::{ReplyKind, reply::ok_packet, status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
 /// A text-protocol reply relayed without tracking, as most tests need it.
@@ -186,4 +186,48 @@ async fn an_empty_first_frame_is_a_backend_error() {
     let retry = Retryable { errors: &errors, bytes: 1 << 16 };
     let r = relay_plain(&mut backend, &mut client, retry).await;
     assert!(matches!(r, Err(RelayError::Backend { .. })), "{r:?}");
+}
+
+/// A write's result set ending in an EOF that says "state changed" (a new GTID the EOF cannot
+/// carry): everything but the tail reaches the client; the tail waits in `held` until the
+/// proxy asked for the position. The same reply inside a transaction is sent whole.
+#[tokio::test]
+async fn a_writes_unlearned_end_is_held_back() {
+    let changed = (status::AUTOCOMMIT | status::SESSION_STATE_CHANGED).to_le_bytes();
+    let in_tx = (status::IN_TRANS | status::SESSION_STATE_CHANGED).to_le_bytes();
+    for (flags, held) in [(changed, true), (in_tx, false)] {
+        let eof = [0xfe, 0, 0, flags[0], flags[1]];
+        let reply = frames(&[
+            b"\x01",
+            b"\x03def\x00\x00\x00\x02id\x00\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00",
+            &eof,
+            b"\x011",
+            &eof,
+        ]);
+        let (b_near, mut b_far) = duplex(1 << 16);
+        let (c_near, mut c_far) = duplex(1 << 16);
+        b_far.write_all(&reply).await.unwrap();
+        let mut backend = PacketStream::new(b_near, 1 << 20);
+        let mut client = PacketStream::new(c_near, 1 << 20);
+        let tracker = ReplyTracker::new(ReplyKind::ResultSets, false, false);
+        let mut track = Tracking {
+            backend_tracks: true,
+            gtid_tracked: true,
+            hold_unlearned_end: true,
+            ..Tracking::default()
+        };
+        let end =
+            relay_reply(&mut backend, &mut client, tracker, Retryable::default(), &mut track).await.unwrap();
+        assert!(end.eof_state_changed);
+        drop(client);
+        let mut got = Vec::new();
+        c_far.read_to_end(&mut got).await.unwrap();
+        if held {
+            assert!(!track.held.is_empty() && track.held.ends_with(&eof), "the terminator is held");
+            assert_eq!([got, track.held].concat(), reply, "nothing lost, nothing reordered");
+        } else {
+            assert!(track.held.is_empty());
+            assert_eq!(got, reply);
+        }
+    }
 }

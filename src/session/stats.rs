@@ -15,6 +15,7 @@ pub struct SessionStats {
     resets: [AtomicU64; N],
     closes: [AtomicU64; N],
     retries: AtomicU64,
+    local_answers: AtomicU64,
     /// Read-your-writes decisions: served by a caught-up reader, by a reader after a GTID
     /// wait, or by the writer (also after a wait that timed out, counted in `ryw_wait_failed`).
     pub ryw_reader: AtomicU64,
@@ -57,6 +58,14 @@ impl SessionStats {
     /// (resets, closes) of connections that carried state of kind `k`.
     pub fn cleanups(&self, k: StateKind) -> (u64, u64) {
         (self.resets[k.index()].load(Ordering::Relaxed), self.closes[k.index()].load(Ordering::Relaxed))
+    }
+
+    pub fn note_local_answer(&self) {
+        self.local_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn local_answers(&self) -> u64 {
+        self.local_answers.load(Ordering::Relaxed)
     }
 
     pub fn note_retry(&self) {

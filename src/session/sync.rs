@@ -226,6 +226,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     .await
                     .map_err(|Unavailable(p)| SyncFailure::Server(p));
             }
+            Err(SyncFailure::Server(err)) => {
+                if let (Some(db), Some(code)) = (&self.login.database, err.get(1..3))
+                    && matches!(u16::from_le_bytes([code[0], code[1]]), 1049 | 1044)
+                {
+                    self.ctx.schemas.forget(&self.login.user.username, db);
+                }
+                return Err(SyncFailure::Server(err));
+            }
             Err(e) => return Err(e),
         }
         self.backend = Some(pooled);
@@ -278,17 +286,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.pins.clear();
     }
 
-    /// Ends the login: validates the initial schema on a backend, then sends OK.
+    /// Ends the login: validates the initial schema on a backend unless one confirmed it to
+    /// this user lately (`schemas`), then sends OK.
     pub(super) async fn finish_login(&mut self, seq: u8) -> Result<(), SessionError> {
-        if self.login.database.is_some() {
-            let route = self.schema_check_route();
-            if let Err(Unavailable(payload)) = self.acquire(&route, false).await {
+        if let Some(db) = self.login.database.clone()
+            && !self.ctx.schemas.known(&self.login.user.username, &db)
+        {
+            if let Err(Unavailable(payload)) = self.schema_exists(&db).await {
                 self.client.write_packet(seq, &payload).await?;
                 return Err(SessionError::Refused("initial schema or backend unavailable"));
             }
-            self.release_backend();
+            self.ctx.schemas.learn(&self.login.user.username, &db);
         }
         self.send_ok(seq).await
+    }
+
+    /// Asks a backend whether `db` exists for this user (`COM_INIT_DB` even on a connection
+    /// that has it selected: it may have been dropped since). A reader, then the writer when
+    /// the reader lacks it (created moments ago) or cannot serve.
+    async fn schema_exists(&mut self, db: &str) -> Result<(), Unavailable> {
+        let routes = [self.schema_check_route(), self.writer_route()];
+        let last = routes.len() - 1;
+        for (i, route) in routes.iter().enumerate() {
+            self.acquire(route, false).await?;
+            let Some(b) = self.backend.as_mut() else { continue };
+            let held_by_writer = Some(b.server().hostgroup) == routes.get(last).map(|r| r.hostgroup);
+            match b.conn().init_db(db).await {
+                Ok(Ok(())) => {
+                    self.release_backend();
+                    return Ok(());
+                }
+                Ok(Err(payload)) => {
+                    self.release_backend();
+                    if i == last || held_by_writer {
+                        self.ctx.schemas.forget(&self.login.user.username, db);
+                        return Err(Unavailable(payload));
+                    }
+                }
+                Err(e) => {
+                    self.discard_backend();
+                    return Err(proxy_err(e.to_string()));
+                }
+            }
+        }
+        Err(proxy_err("no backend could check the schema".into()))
     }
 
     /// Where to check that a schema exists: a reader (so logins work while the primary is

@@ -21,3 +21,4 @@ mod operations;
 mod peers;
 mod routing;
 mod semantics;
+mod setup;
