@@ -7,7 +7,12 @@ use super::ProtocolError;
 
 /// A frame carrying this many payload bytes is continued by the next frame.
 pub const MAX_PAYLOAD: usize = 0xff_ffff;
+/// What a backend connection's buffer reads at once: result sets stream through it.
 const READ_CHUNK: usize = 64 * 1024;
+/// What a client connection's buffer starts with and reads at once: client packets are
+/// small, and thousands of idle sessions each keep one (larger packets grow it as they
+/// arrive; it shrinks back once it is empty).
+pub const CLIENT_READ_CHUNK: usize = 2 * 1024;
 
 /// Parses a frame header: `(payload length, sequence id)`, or `None` if fewer than 4 bytes.
 pub fn frame_header(buf: &[u8]) -> Option<(usize, u8)> {
@@ -67,6 +72,8 @@ const MAX_RESERVE: usize = 1 << 20;
 pub struct PacketStream<S> {
     stream: S,
     rbuf: BytesMut,
+    /// Bytes reserved per read when the buffer runs low.
+    chunk: usize,
     max_payload: usize,
     /// A write that cannot complete within this fails (a peer that stopped reading).
     write_timeout: Option<std::time::Duration>,
@@ -74,7 +81,13 @@ pub struct PacketStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     pub fn new(stream: S, max_payload: usize) -> Self {
-        PacketStream { stream, rbuf: BytesMut::with_capacity(READ_CHUNK), max_payload, write_timeout: None }
+        Self::with_read_chunk(stream, max_payload, READ_CHUNK)
+    }
+
+    /// Like `new`, reading `chunk` bytes at a time (see `CLIENT_READ_CHUNK`).
+    pub fn with_read_chunk(stream: S, max_payload: usize, chunk: usize) -> Self {
+        let rbuf = BytesMut::with_capacity(chunk);
+        PacketStream { stream, rbuf, chunk, max_payload, write_timeout: None }
     }
 
     /// Bounds every later write: one the peer does not take within `limit` fails.
@@ -98,8 +111,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Reads more bytes into the buffer; `Ok(0)` means the peer closed.
     pub async fn fill(&mut self) -> Result<usize, ProtocolError> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        if self.rbuf.capacity() - self.rbuf.len() < self.chunk / 4 {
+            self.rbuf.reserve(self.chunk);
+            if self.rbuf.is_empty() && self.rbuf.capacity() > 8 * self.chunk {
+                // `reserve` took back the allocation a large packet grew: give it up.
+                self.rbuf = BytesMut::with_capacity(self.chunk);
+            }
         }
         Ok(self.stream.read_buf(&mut self.rbuf).await?)
     }
@@ -137,6 +154,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                 }
                 None => {
                     if self.rbuf.is_empty() {
+                        if self.rbuf.capacity() > 8 * self.chunk {
+                            // Grown by a large packet: give it back before waiting.
+                            self.rbuf = BytesMut::with_capacity(self.chunk);
+                        }
                         if self.fill().await? == 0 {
                             return Ok(None);
                         }
@@ -293,5 +314,28 @@ mod tests {
     async fn eof_mid_packet_is_an_error() {
         let mut s = stream_of(vec![10, 0, 0, 0, 0x03, b'S'], 1024);
         assert!(s.read_packet(Some(0)).await.is_err());
+    }
+
+    /// A client's buffer starts small, grows for a large packet and shrinks back before it
+    /// waits for the next one: an idle session keeps `CLIENT_READ_CHUNK`, not its largest
+    /// statement.
+    #[tokio::test]
+    async fn a_client_buffer_shrinks_back_after_a_large_packet() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, 0, &vec![b'x'; 300_000]);
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let mut s = PacketStream::with_read_chunk(a, 1 << 20, CLIENT_READ_CHUNK);
+        assert!(s.rbuf.capacity() <= CLIENT_READ_CHUNK);
+        let writer = tokio::spawn(async move {
+            b.write_all(&bytes).await.unwrap();
+            b
+        });
+        let big = s.read_packet(Some(0)).await.unwrap().unwrap();
+        assert_eq!(big.payload().len(), 300_000);
+        drop(big);
+        let mut b = writer.await.unwrap();
+        b.write_all(&[1, 0, 0, 0, 0x0e]).await.unwrap();
+        assert!(s.read_packet(Some(0)).await.unwrap().is_some());
+        assert!(s.rbuf.capacity() <= 8 * CLIENT_READ_CHUNK, "shrunk: {}", s.rbuf.capacity());
     }
 }

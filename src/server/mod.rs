@@ -82,8 +82,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         // Latency over throughput for request/response traffic.
         let _nodelay = stream.set_nodelay(true);
         let (ctx, stop, alive) = (ctx.clone(), stop_rx.clone(), alive_tx.clone());
-        // A duplicate of the socket, so a KILL from another session can close this one.
-        let kill_switch = socket2::SockRef::from(&stream).try_clone().ok();
+        // So a KILL from another session, or the idle sweeper, can shut this one down.
+        let kill_switch = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
         tokio::spawn(async move {
             session::serve(stream, peer, ctx, stop, kill_switch).await;
             drop(alive);

@@ -18,6 +18,8 @@ mod registry;
 pub use registry::SWEEP_EVERY;
 mod relay;
 mod schemas;
+#[cfg(test)]
+mod size_probe;
 mod state;
 mod stats;
 mod stmt_backend;
@@ -129,13 +131,21 @@ pub struct Session<S> {
     gtid_learned: bool,
 }
 
+impl<S> Drop for Session<S> {
+    /// Before the client socket closes (the fields drop after this): no `KILL` or idle sweep
+    /// may shut its descriptor down once the kernel can hand the number to another socket.
+    fn drop(&mut self) {
+        self.handle.forget_client();
+    }
+}
+
 /// Serves one client connection until it quits, fails, or shutdown is signalled.
 pub async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     ctx: Arc<Context>,
     shutdown: watch::Receiver<bool>,
-    kill_switch: Option<socket2::Socket>,
+    kill_switch: Option<std::os::fd::RawFd>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -145,12 +155,16 @@ pub async fn serve<S>(
     };
     // Until the login is done, packets are small: what an unauthenticated peer can make the
     // proxy hold stays within PRE_LOGIN_MAX_PACKET per pending login.
-    let mut client = PacketStream::new(stream, PRE_LOGIN_MAX_PACKET);
+    let mut client = PacketStream::with_read_chunk(
+        stream,
+        PRE_LOGIN_MAX_PACKET,
+        crate::protocol::packet::CLIENT_READ_CHUNK,
+    );
     client.set_write_timeout(ctx.config().proxy.net_write_timeout);
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
     let pending = ctx.pending.enter(max_pending);
     let logged_in = tokio::select! {
-        r = login(client, &ctx, (id, peer), kill_switch) => r,
+        r = Box::pin(login(client, &ctx, (id, peer), kill_switch)) => r,
         _ = tokio::time::sleep(connect_timeout) => Err(SessionError::LoginTimeout),
         _ = pending.evict.notified() => Err(SessionError::Evicted),
     };
@@ -197,7 +211,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: PacketStream<S>,
     ctx: &Arc<Context>,
     (id, peer): (u32, SocketAddr),
-    kill_switch: Option<socket2::Socket>,
+    kill_switch: Option<std::os::fd::RawFd>,
 ) -> Result<Session<S>, SessionError> {
     let salt = crate::protocol::auth::new_salt();
     let greeting = auth::greeting(ctx, id, &salt);
@@ -293,7 +307,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if cmd == ClientCommand::Quit {
                 return Ok(());
             }
-            self.command(cmd, &packet).await?;
+            // Boxed: the statement path's state lives on the heap while a command runs, so
+            // an idle session's task stays small (`size_probe`).
+            Box::pin(self.command(cmd, &packet)).await?;
             if self.handle.is_killed() {
                 return Err(SessionError::Killed);
             }

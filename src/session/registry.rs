@@ -39,8 +39,11 @@ pub struct Handle {
     /// (address id << 32) | backend thread id of the statement running now; 0: none.
     running: AtomicU64,
     killed: AtomicBool,
-    /// A duplicate of the client's socket: shutting it down ends the session wherever it is.
-    client: Mutex<Option<socket2::Socket>>,
+    /// The client's socket (its descriptor, not a duplicate: one per session is enough):
+    /// shutting it down ends the session wherever it is. The session clears it before the
+    /// socket closes (`forget_client`), under this lock, so a shutdown never reaches a
+    /// descriptor the kernel gave to someone else.
+    client: Mutex<Option<std::os::fd::RawFd>>,
     /// Since when (ms on the registry's clock) the session waits for its client; 0: busy.
     idle_since: AtomicU64,
     /// How long it may wait, in ms.
@@ -99,9 +102,17 @@ impl Handle {
     /// Shuts the client's socket down: the session ends wherever it waits.
     fn close_client(&self) {
         if let Ok(c) = self.client.lock()
-            && let Some(s) = c.as_ref()
+            && let Some(fd) = *c
         {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+            // SAFETY: `fd` is open: the session clears it under this lock before closing it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+
+    /// The session's socket is about to close: nothing may shut it down any more.
+    pub fn forget_client(&self) {
+        if let Ok(mut c) = self.client.lock() {
+            *c = None;
         }
     }
 
@@ -160,7 +171,7 @@ impl Default for Registry {
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Registry {
-    pub fn register(&self, id: u32, user: &str, client: Option<socket2::Socket>) -> Arc<Handle> {
+    pub fn register(&self, id: u32, user: &str, client: Option<std::os::fd::RawFd>) -> Arc<Handle> {
         let h = Arc::new(Handle { client: Mutex::new(client), ..Handle::default() });
         h.set_user(user);
         if let Ok(mut m) = self.sessions.lock() {
@@ -169,13 +180,10 @@ impl Registry {
         h
     }
 
-    /// Forgets a session that ended (its socket duplicate is closed here).
+    /// Forgets a session that ended.
     pub fn remove(&self, id: u32) {
-        let gone = self.sessions.lock().ok().and_then(|mut m| m.remove(&id));
-        if let Some(h) = gone
-            && let Ok(mut c) = h.client.lock()
-        {
-            *c = None;
+        if let Some(h) = self.sessions.lock().ok().and_then(|mut m| m.remove(&id)) {
+            h.forget_client();
         }
     }
 

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Proxy, connect};
 
-pub const FAMILIES: [&str; 25] = [
+pub const FAMILIES: [&str; 26] = [
     "rwproxy_config_reloads_total",
     "rwproxy_config_last_reload_success_timestamp_seconds",
     "rwproxy_client_connections",
@@ -33,6 +33,7 @@ pub const FAMILIES: [&str; 25] = [
     "rwproxy_backend_cleanups_total",
     "rwproxy_read_your_writes_total",
     "rwproxy_read_retries_total",
+    "rwproxy_local_answers_total",
     "rwproxy_statement_duration_seconds_bucket",
 ];
 
