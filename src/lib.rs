@@ -31,3 +31,8 @@ pub mod protocol;
 pub mod routing;
 pub mod server;
 pub mod session;
+
+/// The hash map of the statement path (prepared statements, idle connections, hostgroups):
+/// foldhash, seeded per map, instead of SipHash, which showed as 6 % of the proxy's
+/// instructions per point select.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -1,8 +1,6 @@
 //! Session state as the proxy tracks it: what a client wants, and what a backend connection
 //! has applied. Comparing the two gives the statements that bring a connection in line.
 
-use std::collections::HashMap;
-
 /// Replayable session state (everything but the schema, tracked separately).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SessionVars {
@@ -137,7 +135,7 @@ pub struct BackendStmt {
 /// plus metadata), the least recently used closed first.
 #[derive(Debug)]
 pub struct PreparedCache {
-    map: HashMap<Vec<u8>, Vec<(u64, BackendStmt)>>,
+    map: crate::FastMap<Vec<u8>, Vec<(u64, BackendStmt)>>,
     len: usize,
     max: usize,
     bytes: usize,
@@ -152,7 +150,7 @@ pub const PREPARED_CACHE_MAX_BYTES: usize = 1 << 20;
 
 impl Default for PreparedCache {
     fn default() -> Self {
-        PreparedCache { map: HashMap::new(), len: 0, max: PREPARED_CACHE_MAX, bytes: 0, clock: 0 }
+        PreparedCache { map: crate::FastMap::default(), len: 0, max: PREPARED_CACHE_MAX, bytes: 0, clock: 0 }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::health::ServerHealth;
 use super::server::{Permit, Take};
@@ -39,41 +39,46 @@ impl<C: Connector> Pools<C> {
             self.by_hostgroup.get(&hostgroup).ok_or(PoolError::EmptyHostgroup { hostgroup })?;
         let start = Instant::now();
         let deadline = start + self.cfg.checkout_timeout;
+        let mut first = true;
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = Instant::now();
-            let live: Vec<usize> = members
+            // One clock read for a checkout that finds an idle connection at once.
+            let now = if first { start } else { Instant::now() };
+            first = false;
+            // One allocation: the live servers, then shuffled in place into the order to try.
+            let mut order: Vec<usize> = members
                 .iter()
                 .copied()
                 .filter(|&i| self.servers[i].is_live(now))
                 .filter(|&i| only.is_none_or(|f| f(&self.servers[i].health)))
                 .collect();
-            if live.is_empty() {
+            if order.is_empty() {
                 return Err(self.unreachable(hostgroup, members, only.is_some()));
             }
+            self.pick_order(&mut order);
             // A server whose last probe failed (hung?) is tried last, not excluded: one lost
             // probe must not take a writer away.
-            let mut order = self.pick_order(&live);
             if order.iter().any(|&i| self.servers[i].health.failing()) {
                 order.sort_by_key(|&i| self.servers[i].health.failing());
             }
-            for i in order {
+            for &i in &order {
                 let server = &self.servers[i];
                 match server.take(key, prefer, accept) {
                     Take::Idle(idle) => {
-                        return Ok(self.wrap(
-                            server,
-                            key,
-                            idle.conn,
-                            idle.permit,
-                            idle.created,
-                            Some(idle.since),
-                        ));
+                        let idle_for = Some(now.saturating_duration_since(idle.since));
+                        let mut p = self.wrap(server, key, idle.conn, idle.permit, idle.created, idle_for);
+                        p.waited = now.saturating_duration_since(start);
+                        return Ok(p);
                     }
                     Take::Permit(permit) => match self.open(server, key).await {
-                        Ok(conn) => return Ok(self.wrap(server, key, conn, permit, Instant::now(), None)),
+                        Ok(conn) => {
+                            let opened = Instant::now();
+                            let mut p = self.wrap(server, key, conn, permit, opened, None);
+                            p.waited = opened.saturating_duration_since(start);
+                            return Ok(p);
+                        }
                         Err(e) if C::is_server_down(&e) => drop(permit),
                         Err(source) => return Err(PoolError::Refused { hostgroup, source }),
                     },
@@ -83,7 +88,7 @@ impl<C: Connector> Pools<C> {
             if !members.iter().any(|&i| self.servers[i].is_live(Instant::now())) {
                 return Err(self.unreachable(hostgroup, members, false));
             }
-            let server = &self.servers[live[0]];
+            let server = &self.servers[order[0]];
             server.stats.waiters.fetch_add(1, Ordering::Relaxed);
             let timed_out = tokio::time::timeout_at(deadline.into(), notified).await.is_err();
             server.stats.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -96,8 +101,8 @@ impl<C: Connector> Pools<C> {
 
     /// Weighted random order, then the two first candidates compared by outstanding work per
     /// weight (power of two choices): weighted selection, least-outstanding as tie-breaker.
-    fn pick_order(&self, live: &[usize]) -> Vec<usize> {
-        let mut order = weighted_order(live, |i| self.servers[i].weight());
+    fn pick_order(&self, order: &mut [usize]) {
+        weighted_shuffle(order, |i| self.servers[i].weight());
         if order.len() >= 2 {
             let load = |i: usize| {
                 let s = &self.servers[i];
@@ -107,7 +112,6 @@ impl<C: Connector> Pools<C> {
                 order.swap(0, 1);
             }
         }
-        order
     }
 
     fn unreachable(&self, hostgroup: u32, members: &[usize], gtid: bool) -> PoolError<C::Error> {
@@ -157,7 +161,7 @@ impl<C: Connector> Pools<C> {
         conn: C::Conn,
         permit: Permit,
         created: Instant,
-        idle_since: Option<Instant>,
+        idle_for: Option<Duration>,
     ) -> Pooled<C> {
         server.stats.checkouts.fetch_add(1, Ordering::Relaxed);
         server.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -169,17 +173,26 @@ impl<C: Connector> Pools<C> {
             key: key.clone(),
             created,
             _outstanding: outstanding,
-            reused: idle_since.is_some(),
-            idle_for: idle_since.map(|t| t.elapsed()).unwrap_or_default(),
+            reused: idle_for.is_some(),
+            idle_for: idle_for.unwrap_or_default(),
+            waited: Duration::ZERO,
         }
     }
 }
 
 /// Server indexes in a weighted random order (each pick proportional to weight).
+#[cfg(test)]
 pub(super) fn weighted_order(items: &[usize], weight: impl Fn(usize) -> u32) -> Vec<usize> {
-    let mut rest: Vec<usize> = items.to_vec();
-    let mut out = Vec::with_capacity(rest.len());
-    while !rest.is_empty() {
+    let mut out = items.to_vec();
+    weighted_shuffle(&mut out, weight);
+    out
+}
+
+/// `items` put in a weighted random order in place: position k is drawn from the rest, each
+/// with probability proportional to its weight.
+fn weighted_shuffle(items: &mut [usize], weight: impl Fn(usize) -> u32) {
+    for k in 0..items.len().saturating_sub(1) {
+        let rest = &items[k..];
         let total: u64 = rest.iter().map(|&i| u64::from(weight(i))).sum();
         let mut pick = fastrand::u64(..total.max(1));
         let pos = rest
@@ -193,7 +206,6 @@ pub(super) fn weighted_order(items: &[usize], weight: impl Fn(usize) -> u32) -> 
                 false
             })
             .unwrap_or(0);
-        out.push(rest.swap_remove(pos));
+        items.swap(k, k + pos);
     }
-    out
 }

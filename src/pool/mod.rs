@@ -72,6 +72,8 @@ pub struct Pooled<C: Connector> {
     pub reused: bool,
     /// How long it lay idle before this checkout (zero for a fresh connect).
     pub idle_for: Duration,
+    /// How long the checkout took (zero when an idle connection was there at once).
+    pub waited: Duration,
 }
 
 /// Counts a checked-out connection against its server while it lives.
@@ -102,7 +104,7 @@ pub struct Pools<C: Connector> {
     connector: Arc<C>,
     cfg: PoolConfig,
     servers: Vec<Arc<ServerPool<C::Conn, C::Key>>>,
-    by_hostgroup: HashMap<u32, (Vec<usize>, Arc<Notify>)>,
+    by_hostgroup: crate::FastMap<u32, (Vec<usize>, Arc<Notify>)>,
     health: HashMap<String, Arc<ServerHealth>>,
 }
 
@@ -145,7 +147,7 @@ impl<C: Connector> Pools<C> {
                 }
             }
         }
-        let mut by_hostgroup: HashMap<u32, (Vec<usize>, Arc<Notify>)> = HashMap::new();
+        let mut by_hostgroup: crate::FastMap<u32, (Vec<usize>, Arc<Notify>)> = crate::FastMap::default();
         let mut health: HashMap<String, Arc<ServerHealth>> = HashMap::new();
         let mut servers = Vec::new();
         for (i, (s, configured)) in entries.iter().enumerate() {

@@ -1,6 +1,5 @@
 //! One server's pool: capped by a semaphore, idle connections per key, connect backoff.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -58,7 +57,7 @@ pub struct ServerPool<C, K> {
     /// Connections checked out right now.
     pub outstanding: Arc<AtomicU32>,
     pub(super) permits: Arc<Semaphore>,
-    idle: Mutex<HashMap<K, Vec<Idle<C>>>>,
+    idle: Mutex<crate::FastMap<K, Vec<Idle<C>>>>,
     backoff: Mutex<Backoff>,
     pub(super) notify: Arc<Notify>,
     pub stats: PoolStats,
@@ -86,7 +85,7 @@ impl<C, K: Hash + Eq + Clone> ServerPool<C, K> {
             active: AtomicBool::new(true),
             outstanding: Arc::new(AtomicU32::new(0)),
             permits: Arc::new(Semaphore::new(max as usize)),
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(crate::FastMap::default()),
             backoff: Mutex::new(Backoff::default()),
             notify,
             stats: PoolStats::default(),

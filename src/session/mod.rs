@@ -28,7 +28,6 @@ pub mod throttle;
 mod universal;
 mod watched;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -93,7 +92,7 @@ pub struct Session<S> {
     vars: SessionVars,
     pins: Pins,
     multi_statements: bool,
-    stmts: HashMap<u32, prepared::ClientStmt>,
+    stmts: crate::FastMap<u32, prepared::ClientStmt>,
     next_stmt_id: u32,
     /// Pin reasons last published to `Context::stats`.
     pin_mask: u64,
@@ -246,7 +245,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         vars: SessionVars::default(),
         pins: Pins::default(),
         multi_statements: false,
-        stmts: HashMap::new(),
+        stmts: crate::FastMap::default(),
         next_stmt_id: 1,
         pin_mask: 0,
         last_write: None,

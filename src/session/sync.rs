@@ -85,7 +85,7 @@ pub(super) async fn sync_to(conn: &mut BackendConn, t: &SyncTarget<'_>) -> Resul
                 .map_err(SyncFailure::Server)?;
         }
         if let Some(db) = t.schema
-            && conn.schema != Schema::Known(Some(db.to_string()))
+            && !matches!(&conn.schema, Schema::Known(Some(s)) if s == db)
         {
             conn.init_db(db).await.map_err(broken)?.map_err(SyncFailure::Server)?;
         }
@@ -151,9 +151,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let (mut last, mut broken, mut dead) = (String::new(), 0, 0);
         while broken < 2 && dead < MAX_DEAD_IDLE {
-            let started = std::time::Instant::now();
             let mut pooled = self.pick(route).await?;
-            self.ctx.metrics.checkout_wait.observe(started.elapsed());
+            self.ctx.metrics.checkout_wait.observe(pooled.waited);
             // A read that finds its connection dead is retried elsewhere anyway; anything else
             // (a write) must not go out on one, however briefly it was idle.
             let peek = route.target != Target::Reader || pooled.idle_for >= PEEK_AFTER_IDLE;
@@ -161,13 +160,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 dead += 1;
                 continue; // dropped: closed, its slot freed
             }
-            let (addr, hostgroup) = (pooled.server().address.clone(), pooled.server().hostgroup);
             match self.install(pooled, route, need_insert_id).await {
                 Ok(()) => return Ok(()),
                 Err(SyncFailure::Server(payload)) => return Err(Unavailable(payload)),
                 Err(SyncFailure::Broken(why)) => {
                     broken += 1;
-                    last = format!("hostgroup {hostgroup}: backend {addr} failed: {why}");
+                    last = why;
                 }
             }
         }
@@ -234,7 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
                 return Err(SyncFailure::Server(err));
             }
-            Err(e) => return Err(e),
+            Err(SyncFailure::Broken(why)) => {
+                let s = pooled.server();
+                let why = format!("hostgroup {}: backend {} failed: {why}", s.hostgroup, s.address);
+                return Err(SyncFailure::Broken(why));
+            }
         }
         self.backend = Some(pooled);
         Ok(())
@@ -246,12 +248,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         only: Option<&(dyn Fn(&ServerHealth) -> bool + Sync)>,
     ) -> Result<Backend, PoolError<crate::backend::BackendError>> {
         let key = &self.pool_key;
-        let want_schema = Schema::Known(self.login.database.clone());
+        let want_schema = self.login.database.as_deref();
         let (vars, multi) = (&self.vars, self.multi_statements);
         // The pool hands out its own connection type (boxed, see `BackendConnector::Conn`).
         #[allow(clippy::borrowed_box)]
         let prefer = |c: &Box<BackendConn>| {
-            c.schema == want_schema && c.multi_statements == multi && c.applied.same_settings(vars)
+            let same_schema = match (&c.schema, want_schema) {
+                (Schema::Known(have), want) => have.as_deref() == want,
+                (Schema::Unknown, _) => false,
+            };
+            same_schema && c.multi_statements == multi && c.applied.same_settings(vars)
         };
         let no_schema = self.login.database.is_none();
         #[allow(clippy::borrowed_box)]
