@@ -91,7 +91,7 @@ def idle(port, count, autocommit, proxy_pid, sockets):
             sessions.append(c)
         except MySQLdb.Error as e:
             errors.append(str(e))
-            if len(errors) > 20:
+            if len(errors) > 5:
                 break
         if i % 500 == 499:
             peak = [max(a, b) for a, b in zip(peak, backend_connections(sockets))]

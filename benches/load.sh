@@ -7,6 +7,7 @@
 #   ROUNDS=3 SECONDS_PER_RUN=20 benches/load.sh
 #   BASELINE=/path/to/older/rwproxy benches/load.sh   # that build's figures too, same run
 #   ONLY="point_text connect" benches/load.sh          # a subset of the figures
+#   WORKER_THREADS=1 benches/load.sh                   # proxies with proxy.worker_threads = 1
 #
 # Figures: point_text (oltp_point_select, text protocol, 4 threads), point_ps (prepared
 # statements, 16 threads), cpu (proxy CPU per point select, from those runs), connect
@@ -33,7 +34,13 @@ pkill -9 -f -- "--datadir=$dir/" 2>/dev/null || true
 ./target/release/examples/local_cluster "$dir" >"$work/cluster" &
 cluster_pid=$!
 pids=()
-trap 'kill "${pids[@]}" $cluster_pid 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  kill "${pids[@]}" "$cluster_pid" 2>/dev/null || true
+  sleep 1
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 for _ in $(seq 1 120); do grep -q '^ready' "$work/cluster" && break; sleep 0.5; done
 grep -q '^ready' "$work/cluster" || { echo "cluster did not start" >&2; exit 1; }
 sockets=("$dir/primary/mysql.sock" "$dir/replica1/mysql.sock" "$dir/replica2/mysql.sock")
@@ -46,6 +53,7 @@ proxy() {
        s/^listen = \"127.0.0.1:6080\"/listen = \"127.0.0.1:$(($3 + 1))\"/; \
        s/^address = /max_connections = $4\naddress = /" config/local.toml >"$cfg"
   printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' $(($3 + 2)) >>"$cfg"
+  [ -n "${WORKER_THREADS:-}" ] && sed -i "s/^\[proxy\]/[proxy]\nworker_threads = $WORKER_THREADS/" "$cfg"
   # Builds from before admin.allow_without_token existed refuse the key (and need no token).
   [ "$2" != ./target/release/rwproxy ] && sed -i '/^allow_without_token/d' "$cfg"
   RUST_LOG=warn "$2" --config "$cfg" &
@@ -59,21 +67,25 @@ proxy() {
   exit 1
 }
 
-targets=("direct:3307:")
-proxy rwproxy ./target/release/rwproxy 16033 200
-targets+=("rwproxy:16033:$proxy_pid")
-proxy rwproxy-cap20 ./target/release/rwproxy 16043 20
-cap20=("rwproxy:16043:$proxy_pid")
-proxy rwproxy-cap200 ./target/release/rwproxy 16053 200
-cap200_pid=$proxy_pid
-if [ -n "${BASELINE:-}" ]; then
-  proxy baseline "$BASELINE" 16133 200
-  targets+=("baseline:16133:$proxy_pid")
-  proxy baseline-cap20 "$BASELINE" 16143 20
-  cap20+=("baseline:16143:$proxy_pid")
-  proxy baseline-cap200 "$BASELINE" 16153 200
-  base_cap200_pid=$proxy_pid
-fi
+# builds NAME_SUFFIX PORT_OFFSET SERVER_CAP: a proxy of each build under test; sets $started
+# to their "name:port:pid" entries (figures that need other caps start and stop their own,
+# so idle proxies do not share the cores during the others).
+builds() {
+  started=()
+  proxy "rwproxy$1" ./target/release/rwproxy $((16033 + $2)) "$3"
+  started+=("rwproxy:$((16033 + $2)):$proxy_pid")
+  if [ -n "${BASELINE:-}" ]; then
+    proxy "baseline$1" "$BASELINE" $((16133 + $2)) "$3"
+    started+=("baseline:$((16133 + $2)):$proxy_pid")
+  fi
+}
+stop() {
+  for t in "$@"; do kill "${t##*:}" 2>/dev/null || true; done
+  sleep 1
+  for t in "$@"; do kill -9 "${t##*:}" 2>/dev/null || true; done
+}
+builds "" 0 200
+targets=("direct:3307:" "${started[@]}")
 
 sb() { # port threads ps-mode command
   sysbench oltp_point_select --db-ps-mode="$3" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
@@ -135,20 +147,27 @@ for figure in $only; do
     point_ps) measure point_ps qps point 16 auto ps ;;
     connect) measure connect "connections/s" connects ;;
     busy200)
-      targets_now=("direct:3307:" "${cap20[@]}")
+      builds -cap20 10 20
+      targets_now=("direct:3307:" "${started[@]}")
       measure busy200 qps point 200 auto busy
+      stop "${started[@]}"
       targets_now=("${targets[@]}") ;;
     bigselect) measure bigselect seconds big_select ;;
     idle10k)
       echo "== idle10k; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-      python3 benches/clients.py idle 16033 10000 on "${targets[1]##*:}" "${sockets[@]}" | sed 's/^/  rwproxy  /'
-      [ -n "${BASELINE:-}" ] && python3 benches/clients.py idle 16133 10000 on "${targets[2]##*:}" "${sockets[@]}" | sed 's/^/  baseline /'
-      ;;
+      for t in "${targets[@]:1}"; do
+        IFS=: read -r name port pid <<<"$t"
+        python3 benches/clients.py idle "$port" 10000 on "$pid" "${sockets[@]}" | sed "s/^/  $name  /"
+      done ;;
     idle5k)
       echo "== idle5k (backend cap 200 per server); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
       for ac in off on; do
-        python3 benches/clients.py idle 16053 5000 "$ac" "$cap200_pid" "${sockets[@]}" | sed "s/^/  rwproxy  autocommit $ac: /"
-        [ -n "${BASELINE:-}" ] && python3 benches/clients.py idle 16153 5000 "$ac" "$base_cap200_pid" "${sockets[@]}" | sed "s/^/  baseline autocommit $ac: /"
+        builds -cap200 20 200
+        for t in "${started[@]}"; do
+          IFS=: read -r name port pid <<<"$t"
+          python3 benches/clients.py idle "$port" 5000 "$ac" "$pid" "${sockets[@]}" | sed "s/^/  $name autocommit $ac: /"
+        done
+        stop "${started[@]}"
       done ;;
     *) echo "unknown figure $figure" >&2; exit 2 ;;
   esac
