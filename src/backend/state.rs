@@ -60,9 +60,8 @@ impl SessionVars {
 
     /// The session's transactions are read-only (`SET SESSION TRANSACTION READ ONLY`).
     pub fn read_only(&self) -> bool {
-        self.get("transaction_read_only").is_some_and(|v| {
-            matches!(v.trim_matches('\'').to_ascii_lowercase().as_str(), "1" | "on" | "true")
-        })
+        self.get("transaction_read_only")
+            .is_some_and(|v| ["1", "on", "true"].iter().any(|t| v.trim_matches('\'').eq_ignore_ascii_case(t)))
     }
 
     pub fn set_names(&mut self, charset: String, collation: Option<String>) {

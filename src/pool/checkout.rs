@@ -45,7 +45,7 @@ impl<C: Connector> Pools<C> {
             tokio::pin!(notified);
             notified.as_mut().enable();
             // One clock read for a checkout that finds an idle connection at once.
-            let now = if first { start } else { Instant::now() };
+            let mut now = if first { start } else { Instant::now() };
             first = false;
             // One allocation: the live servers, then shuffled in place into the order to try.
             let mut order: Vec<usize> = members
@@ -79,7 +79,10 @@ impl<C: Connector> Pools<C> {
                             p.waited = opened.saturating_duration_since(start);
                             return Ok(p);
                         }
-                        Err(e) if C::is_server_down(&e) => drop(permit),
+                        Err(e) if C::is_server_down(&e) => {
+                            drop(permit);
+                            now = Instant::now(); // the connect took time
+                        }
                         Err(source) => return Err(PoolError::Refused { hostgroup, source }),
                     },
                     Take::Full => {}

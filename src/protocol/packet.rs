@@ -178,6 +178,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     fn take_packet(&mut self, frames: usize, payload_len: usize) -> Packet {
         let raw = self.rbuf.split_to(frames).freeze();
+        if frames > 8 * self.chunk && self.rbuf.is_empty() {
+            // What is left of the buffer a large packet grew stays with that packet.
+            self.rbuf = BytesMut::with_capacity(self.chunk);
+        }
         let seq = raw[3];
         let payload = if payload_len + 4 == raw.len() {
             raw.slice(4..)

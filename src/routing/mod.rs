@@ -135,12 +135,21 @@ pub fn route(stmt: &Statement, sql: &[u8], facts: &SessionFacts<'_>, config: &Co
         Some(r) => (r.writer_hostgroup, r.reader_hostgroup),
         None => (facts.default_hostgroup, facts.default_hostgroup),
     };
+    // With autocommit off a read opens a transaction that would then hold the session on
+    // whatever it ran on: never the reader hostgroup, whatever a hint says.
+    let to_reader = |hg: u32, reason: Reason| {
+        if hg == reader && hg != writer && opens_writer_transaction(facts, config) {
+            mk(writer, Reason::AutocommitOff)
+        } else {
+            mk(hg, reason)
+        }
+    };
     if let Some(hg) = stmt.hint.hostgroup {
-        return mk(hg, Reason::HintHostgroup);
+        return to_reader(hg, Reason::HintHostgroup);
     }
     match stmt.hint.target {
         Some(HintTarget::Writer) => return mk(writer, Reason::HintWriter),
-        Some(HintTarget::Reader) => return mk(reader, Reason::HintReader),
+        Some(HintTarget::Reader) => return to_reader(reader, Reason::HintReader),
         None => {}
     }
     match rules::evaluate(&config.query_rules, stmt, sql, facts) {

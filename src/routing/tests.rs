@@ -324,15 +324,17 @@ fn autocommit_off_reads_open_their_transaction_on_the_writer() {
     let ro_kept_on_writer = config("[routing]\nread_only_transactions_to_reader = false\n");
     let with_rules = config(SEED_RULES);
     // (SQL, read-only session, config, expected hostgroup, reason)
-    let cases: [(&str, bool, &Config, u32, Reason); 8] = [
+    let cases: [(&str, bool, &Config, u32, Reason); 10] = [
         ("SELECT * FROM t", false, &plain, 0, Reason::AutocommitOff),
         ("SELECT * FROM t", true, &plain, 1, Reason::ReadOnlyTransaction),
         ("SELECT * FROM t", true, &ro_kept_on_writer, 0, Reason::AutocommitOff),
         ("SELECT * FROM t", false, &with_rules, 0, Reason::AutocommitOff),
         ("SELECT * FROM t", true, &with_rules, 1, Reason::Rule(2)),
+        ("/* hostgroup=1 */ SELECT * FROM t", false, &plain, 0, Reason::AutocommitOff),
+        ("/* hostgroup=2 */ SELECT * FROM t", false, &plain, 2, Reason::HintHostgroup),
         ("UPDATE t SET a = 1", false, &plain, 0, Reason::Write),
         ("SET NAMES utf8mb4", false, &plain, 0, Reason::SessionState),
-        ("/* rwproxy:reader */ SELECT * FROM t", false, &plain, 1, Reason::HintReader),
+        ("/* rwproxy:reader */ SELECT * FROM t", false, &plain, 0, Reason::AutocommitOff),
     ];
     for (sql, read_only, cfg, hg, reason) in cases {
         let facts = SessionFacts { autocommit_off: true, read_only, ..facts() };

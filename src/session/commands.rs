@@ -101,12 +101,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(());
         }
         self.drop_soft_pins(stmt.reads_outcome());
-        if stmt.kind == Kind::SessionSet && self.answer_set_locally(&stmt, sql).await? {
-            return Ok(());
-        }
         let route = self.route(&stmt, sql);
         if let Some(msg) = &route.error {
             return self.send_err(packet.last_seq.wrapping_add(1), errcode::RULE_ERROR, msg).await;
+        }
+        // A SET a query rule chose a hostgroup for runs there, as the rule says.
+        let by_rule = matches!(route.reason, routing::Reason::Rule(_) | routing::Reason::RuleOverridden(_));
+        if stmt.kind == Kind::SessionSet && !by_rule && self.answer_set_locally(&stmt, sql).await? {
+            let answered = ReplyEnd { status: Some(self.status), ..ReplyEnd::default() };
+            self.record_statement(&route, &stmt, std::time::Duration::ZERO, Some(&answered));
+            return Ok(());
         }
         let need_id = stmt.flags.has(Flags::LAST_INSERT_ID);
         self.stmt_consistency = stmt.hint.consistency;
@@ -203,11 +207,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.set_schema(Some(db));
                 }
             }
-            Kind::Ddl if super::schemas::drops_schema(sql, dialect) => self.ctx.schemas.forget_all(),
             // Unrecognised statements and administrative ones may leave what the server does
             // not report: reset the connection before reuse, to be safe.
             Kind::Ddl if !stmt.flags.has(Flags::LOCK_TABLES | Flags::UNLOCK_TABLES) => {
-                conn.residue.add(crate::backend::StateKind::StoredCode)
+                conn.residue.add(crate::backend::StateKind::StoredCode);
+                if super::schemas::drops_schema(sql, dialect) {
+                    self.ctx.schemas.forget_all();
+                }
             }
             _ => {}
         }

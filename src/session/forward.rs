@@ -183,6 +183,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         });
         let result = relay_reply(backend.conn().stream(), &mut self.client, tracker, retry, &mut track).await;
+        if let Ok(end) = &result
+            && !track.held.is_empty()
+        {
+            // The write's position first, still under the sweeper's watch (a hung backend is
+            // cut as during the statement), then the end of its reply.
+            self.capture_gtid(end).await;
+            self.gtid_learned = true;
+        }
         if self.handle.unwatch() && matches!(result, Err(RelayError::Backend { .. })) {
             let limit = self.ctx.config().pool.backend_read_timeout.as_millis();
             tracing::warn!(id = self.id, server = %addr, "statement cut: no reply within {limit} ms and the monitor cannot reach the server");
@@ -194,9 +202,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let held = std::mem::take(&mut track.held);
                 let end = self.reply_done(end, track);
                 if !held.is_empty() {
-                    // The write's position first, then the end of its reply.
-                    self.capture_gtid(&end).await;
-                    self.gtid_learned = true;
                     self.client.write_raw(&held).await?;
                     self.ctx
                         .metrics

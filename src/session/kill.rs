@@ -96,7 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// reply (an unsigned LONG column, binary collation).
     pub(super) async fn answer_connection_id(&mut self, name: &str) -> Result<(), SessionError> {
         let deprecate_eof = self.login.capabilities & caps::DEPRECATE_EOF != 0;
-        let st = self.status & (status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY);
+        let st = self.status & status::SESSION;
         let mut def = Vec::new();
         for part in [&b"def"[..], b"", b"", b"", name.as_bytes(), b""] {
             put_lenenc_bytes(&mut def, part);
@@ -165,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .send_err(seq, (code, state), &format!("rwproxy: KILL QUERY on the backend failed: {why}"))
                 .await;
         }
-        let ok = ok_packet(0, 0, self.status & (status::IN_TRANS | status::AUTOCOMMIT), 0);
+        let ok = ok_packet(0, 0, self.status & status::SESSION, 0);
         self.client.write_packet(seq, &ok).await?;
         Ok(())
     }

@@ -73,7 +73,9 @@ pub fn answer(items: &[SetItem], sql: &[u8], dialect: Dialect) -> Option<LocalSe
     let mut values: [Option<String>; TRACKED.len()] = Default::default();
     let mut autocommit = None;
     let mut no_backslash_escapes = None;
-    let session_transaction = starts_session_transaction(sql, dialect);
+    // `SET SESSION TRANSACTION …` is a statement of its own: nothing may follow it after a
+    // comma but more characteristics (no assignment).
+    let session_transaction = starts_session_transaction(sql, dialect) && !sql.contains(&b'=');
     for item in items {
         match item {
             SetItem::Names { charset, collation } => {
@@ -89,7 +91,8 @@ pub fn answer(items: &[SetItem], sql: &[u8], dialect: Dialect) -> Option<LocalSe
                     values[4] = Some(if on { "ON" } else { "OFF" }.into());
                 }
                 "time_zone" => values[0] = Some(time_zone(value)?),
-                "sql_mode" => no_backslash_escapes = Some(sql_mode(value)?),
+                // MySQL 8 warns about several mode combinations (3135): MariaDB only.
+                "sql_mode" if dialect.mariadb => no_backslash_escapes = Some(sql_mode(value)?),
                 "transaction_isolation" | "transaction_read_only" if session_transaction => {}
                 n if SWITCHES.contains(&n) => {
                     switch(value)?;
@@ -155,8 +158,9 @@ fn sql_mode(value: &str) -> Option<bool> {
     if modes.is_empty() {
         return Some(false);
     }
-    let known = modes.split(',').all(|m| SQL_MODES.iter().any(|k| k.eq_ignore_ascii_case(m.trim())));
-    known.then(|| modes.split(',').any(|m| m.trim().eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")))
+    // Word by word as the server splits it: `'A, B'` names a mode " B", which it refuses.
+    let known = modes.split(',').all(|m| SQL_MODES.iter().any(|k| k.eq_ignore_ascii_case(m)));
+    known.then(|| modes.split(',').any(|m| m.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")))
 }
 
 /// `SET SESSION TRANSACTION …` / `SET LOCAL TRANSACTION …`: the one spelling of isolation

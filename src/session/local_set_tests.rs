@@ -61,9 +61,21 @@ fn anything_the_proxy_cannot_prove_valid_goes_to_the_server() {
         "SET autocommit = 0, @a = 1",
         "SET GLOBAL autocommit = 0",
         "SET sql_safe_updates = @x",
+        "SET sql_mode = 'STRICT_TRANS_TABLES, NO_ENGINE_SUBSTITUTION'",
+        "SET SESSION TRANSACTION READ ONLY, autocommit = 0",
     ] {
         assert_eq!(local(sql), None, "{sql}");
     }
+}
+
+#[test]
+fn sql_mode_is_answered_for_mariadb_only() {
+    // MySQL 8 warns about strict modes without NO_ZERO_DATE & co. (3135).
+    let sql = b"SET sql_mode = 'STRICT_TRANS_TABLES'";
+    let mysql = Dialect::from_server_version(b"8.0.36");
+    assert!(answer(&parse_set(sql, mysql).unwrap(), sql, mysql).is_none());
+    let names = b"SET NAMES utf8mb4";
+    assert!(answer(&parse_set(names, mysql).unwrap(), names, mysql).is_some());
 }
 
 #[test]
