@@ -48,9 +48,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         // MySQL has no @@last_gtid: everything executed there is a superset (safe, stricter).
         let sql = if b.conn().mariadb { "SELECT @@last_gtid" } else { "SELECT @@gtid_executed" };
-        let Ok(Ok(rows)) = b.conn().query_rows(sql).await else { return };
-        if let Some(v) = rows.rows.first().and_then(|r| r.first()).and_then(|v| v.clone()) {
-            self.note_gtid(&v);
+        let learned = match b.conn().query_rows(sql).await {
+            Ok(Ok(rows)) => rows.rows.first().and_then(|r| r.first()).and_then(|v| v.clone()),
+            _ => None,
+        };
+        match learned {
+            Some(v) => self.note_gtid(&v),
+            // The write may have committed at a position no one knows: the session's reads
+            // go to the writer for the session write window.
+            None => self.unknown_write = Some(Instant::now()),
         }
     }
 
@@ -75,6 +81,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// What a read must see: nothing, a position, or (when the position cannot be learned)
     /// whatever only the writer has.
     pub(super) async fn need(&self) -> Need {
+        if let Some(at) = self.unknown_write
+            && at.elapsed() < self.ctx.config().routing.session_write_window
+        {
+            return Need::Writer;
+        }
         let mut need = match self.consistency() {
             ReadConsistency::None => GtidPos::default(),
             ReadConsistency::Session => self.gtid.clone().unwrap_or_default(),

@@ -128,6 +128,8 @@ pub struct Session<S> {
     stmt_may_write: bool,
     /// The current statement's position was already learned (before its reply's end).
     gtid_learned: bool,
+    /// When a write's position could not be learned (its reads then go to the writer).
+    unknown_write: Option<std::time::Instant>,
 }
 
 impl<S> Drop for Session<S> {
@@ -260,6 +262,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         local_outcome: false,
         stmt_may_write: false,
         gtid_learned: false,
+        unknown_write: None,
         idle_timeout: None,
         handle,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, mariadb_caps: 0, collation: 0 },
