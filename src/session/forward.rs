@@ -3,6 +3,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::prepared::ExecFrames;
 use super::relay::{RelayError, Retryable, Tracking, relay_reply};
 use super::sync::Unavailable;
 use super::watched::{Canceller, Watched};
@@ -86,11 +87,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Frames::Raw(raw) => raw,
                 Frames::Execute { client_id, packet } => {
                     match Box::pin(self.execute_frames(client_id, &route, need_insert_id, packet)).await? {
-                        Some(frames) => {
+                        ExecFrames::Frames(frames) => {
                             built = frames;
                             &built[..]
                         }
-                        None => return Ok(None),
+                        ExecFrames::Answered => return Ok(None),
+                        ExecFrames::Lost(why) if retry_here => {
+                            tracing::debug!(id = self.id, attempt, "read retried: {why}");
+                            self.ctx.stats.note_retry();
+                            last_failure = why;
+                            continue;
+                        }
+                        ExecFrames::Lost(why) => {
+                            let msg = format!("rwproxy: lost connection to backend: {why}");
+                            self.send_err(last_seq.wrapping_add(1), errcode::LOST_BACKEND, &msg).await?;
+                            return Ok(None);
+                        }
                     }
                 }
             };

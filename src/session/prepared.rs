@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::forward::Frames;
-use super::stmt_backend::ParseState;
+use super::stmt_backend::{ParseState, StmtFail};
 use super::sync::Unavailable;
 use super::{Session, SessionError};
 use crate::protocol::packet::encode;
@@ -46,6 +46,17 @@ fn exec_layout(payload: &[u8], params: u16) -> Option<ExecLayout> {
 /// MariaDB clients may send this id to mean "the statement prepared last" (they pipeline
 /// COM_STMT_PREPARE and COM_STMT_EXECUTE without waiting for the statement id).
 const LAST_PREPARED: u32 = u32::MAX;
+
+/// What a client's execute becomes for one connection.
+pub(super) enum ExecFrames {
+    /// The frames to send.
+    Frames(Vec<u8>),
+    /// The client has been answered (an error).
+    Answered,
+    /// The connection broke while the statement was prepared on it; nothing reached the
+    /// client, so a read may go to another one.
+    Lost(String),
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The client's statement id, with `0xFFFFFFFF` resolved to the last prepared statement.
@@ -192,37 +203,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// The frames of a client's execute for a connection serving `route` (acquired here, the
-    /// statement prepared on it when needed); `None` when the client has been answered.
+    /// statement prepared on it when needed).
     pub(super) async fn execute_frames(
         &mut self,
         client_id: u32,
         route: &Route,
         need_id: bool,
         packet: &Packet,
-    ) -> Result<Option<Vec<u8>>, SessionError> {
+    ) -> Result<ExecFrames, SessionError> {
         let Some(cs) = self.stmts.get(&client_id) else {
             self.unknown_stmt(client_id, "mysqld_stmt_execute").await?;
-            return Ok(None);
+            return Ok(ExecFrames::Answered);
         };
         let (params, sql, key, never_bound) = (cs.params, cs.sql.clone(), cs.parse.key(), cs.types.is_none());
-        let Some(layout) = exec_layout(packet.payload(), params) else { return Ok(None) };
+        let Some(layout) = exec_layout(packet.payload(), params) else { return Ok(ExecFrames::Answered) };
         if let Err(Unavailable(payload)) = self.acquire(route, need_id).await {
             self.client.write_packet(packet.last_seq.wrapping_add(1), &payload).await?;
-            return Ok(None);
+            return Ok(ExecFrames::Answered);
         }
-        let Ok(mut backend_id) = self.backend_stmt(client_id).await? else { return Ok(None) };
+        let mut backend_id = match self.backend_stmt_or_lost(client_id).await? {
+            Ok(id) => id,
+            Err(StmtFail::Answered) => return Ok(ExecFrames::Answered),
+            Err(StmtFail::Lost(why)) => return Ok(ExecFrames::Lost(why)),
+        };
         let unbound = never_bound && layout.bound_at.is_some_and(|at| packet.payload()[at] == 0);
         if unbound && self.backend_types_known(&sql, key) {
             // The backend statement holds types another session bound: use a fresh one.
             match Box::pin(self.fresh_backend_stmt(client_id)).await? {
                 Some(id) => backend_id = id,
-                None => return Ok(None),
+                None => return Ok(ExecFrames::Answered),
             }
         }
         let payload = self.rewrite_execute(client_id, backend_id, (&sql, key), packet.payload(), &layout);
         let mut raw = Vec::with_capacity(payload.len() + 8);
         encode(&mut raw, 0, &payload);
-        Ok(Some(raw))
+        Ok(ExecFrames::Frames(raw))
     }
 
     /// The execute payload for the backend: its statement id, and parameter types injected

@@ -41,6 +41,14 @@ impl ParseState {
 /// Why no backend statement could be had (the client has been answered).
 pub(super) struct Answered;
 
+/// Why no backend statement could be had, for a caller that may try another connection.
+pub(super) enum StmtFail {
+    /// The client has been answered (the server refused the prepare).
+    Answered,
+    /// The connection broke before anything reached the client (it is discarded).
+    Lost(String),
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The state a statement prepared now is bound to.
     pub(super) fn parse_state(&self) -> ParseState {
@@ -53,10 +61,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &mut self,
         client_id: u32,
     ) -> Result<Result<u32, Answered>, SessionError> {
-        let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(Answered)) };
+        match self.backend_stmt_or_lost(client_id).await? {
+            Ok(id) => Ok(Ok(id)),
+            Err(StmtFail::Answered) => Ok(Err(Answered)),
+            Err(StmtFail::Lost(why)) => {
+                let msg = format!("rwproxy: lost connection to backend: {why}");
+                self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
+                Ok(Err(Answered))
+            }
+        }
+    }
+
+    /// Like `backend_stmt`, but a connection lost while preparing is the caller's to handle
+    /// (a read retries elsewhere); only the server's refusal is answered here.
+    pub(super) async fn backend_stmt_or_lost(
+        &mut self,
+        client_id: u32,
+    ) -> Result<Result<u32, StmtFail>, SessionError> {
+        let Some(cs) = self.stmts.get(&client_id) else { return Ok(Err(StmtFail::Answered)) };
         let (sql, parse) = (cs.sql.clone(), cs.parse.clone());
         let keep = self.pins.holds_statement_state();
-        let Some(b) = self.backend.as_mut() else { return Ok(Err(Answered)) };
+        let Some(b) = self.backend.as_mut() else { return Ok(Err(StmtFail::Answered)) };
         let conn = b.conn();
         let cached = conn.prepared.get_mut(&sql, parse.key()).map(|s| s.id);
         let result = match cached {
@@ -82,13 +107,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     b.conn().outcome.diagnostics = self.id;
                 }
                 self.client.write_packet(1, &err).await?;
-                Ok(Err(Answered))
+                Ok(Err(StmtFail::Answered))
             }
             Err(why) => {
                 self.discard_backend();
-                let msg = format!("rwproxy: lost connection to backend: {why}");
-                self.send_err(1, errcode::LOST_BACKEND, &msg).await?;
-                Ok(Err(Answered))
+                Ok(Err(StmtFail::Lost(why)))
             }
         }
     }
