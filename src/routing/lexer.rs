@@ -161,6 +161,18 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Whether the statement's first tokens are words, the i-th one of `alternatives[i]`
+/// (case-insensitive, comments skipped): `starts_with_words(sql, d, &[&["DROP"], &["DATABASE",
+/// "SCHEMA"]])`.
+pub fn starts_with_words(sql: &[u8], dialect: Dialect, alternatives: &[&[&str]]) -> bool {
+    let mut lx = Lexer::new(sql, dialect);
+    alternatives.iter().all(|any| {
+        lx.next_token(&mut |_| {}).is_some_and(|t| {
+            t.kind == Tok::Word && any.iter().any(|w| lx.text(&t).eq_ignore_ascii_case(w.as_bytes()))
+        })
+    })
+}
+
 pub fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }

@@ -13,7 +13,7 @@ use super::state::apply_set;
 use super::{Session, SessionError};
 use crate::backend::known_collations;
 use crate::protocol::{caps, status};
-use crate::routing::lexer::{Lexer, Tok};
+use crate::routing::lexer::starts_with_words;
 use crate::routing::set::{SetItem, parse_set};
 use crate::routing::{Dialect, Statement};
 
@@ -167,14 +167,7 @@ fn sql_mode(value: &str) -> Option<bool> {
 /// level and access mode every supported server knows (`tx_isolation` is gone from MySQL 8,
 /// `transaction_isolation` is unknown to MariaDB before 11.1).
 fn starts_session_transaction(sql: &[u8], dialect: Dialect) -> bool {
-    let mut lx = Lexer::new(sql, dialect);
-    let words: [Option<_>; 3] = std::array::from_fn(|_| lx.next_token(&mut |_| {}));
-    let is = |i: usize, any: &[&str]| {
-        words[i].as_ref().is_some_and(|t| {
-            t.kind == Tok::Word && any.iter().any(|w| lx.text(t).eq_ignore_ascii_case(w.as_bytes()))
-        })
-    };
-    is(0, &["SET"]) && is(1, &["SESSION", "LOCAL"]) && is(2, &["TRANSACTION"])
+    starts_with_words(sql, dialect, &[&["SET"], &["SESSION", "LOCAL"], &["TRANSACTION"]])
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {

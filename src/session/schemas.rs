@@ -52,15 +52,7 @@ impl KnownSchemas {
 
 /// `DROP DATABASE …` / `DROP SCHEMA …`.
 pub fn drops_schema(sql: &[u8], dialect: crate::routing::Dialect) -> bool {
-    use crate::routing::lexer::{Lexer, Tok};
-    let mut lx = Lexer::new(sql, dialect);
-    let words: [Option<_>; 2] = std::array::from_fn(|_| lx.next_token(&mut |_| {}));
-    let is = |i: usize, any: &[&str]| {
-        words[i].as_ref().is_some_and(|t| {
-            t.kind == Tok::Word && any.iter().any(|w| lx.text(t).eq_ignore_ascii_case(w.as_bytes()))
-        })
-    };
-    is(0, &["DROP"]) && is(1, &["DATABASE", "SCHEMA"])
+    crate::routing::lexer::starts_with_words(sql, dialect, &[&["DROP"], &["DATABASE", "SCHEMA"]])
 }
 
 #[cfg(test)]
