@@ -177,6 +177,15 @@ impl DigestTable {
         i
     }
 
+    /// Forgets every digest (`stats_mysql_query_digest_reset`).
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            if let Ok(mut s) = shard.lock() {
+                *s = Shard::default();
+            }
+        }
+    }
+
     /// The top `n` digests by `order` ("total_time", "count" or "p99").
     pub fn top(&self, n: usize, order: &str) -> Vec<DigestRow> {
         let mut rows: Vec<DigestRow> = Vec::new();

@@ -62,6 +62,11 @@ pub struct HostgroupMetrics {
 }
 
 impl HostgroupMetrics {
+    /// Statements counted in this hostgroup, every target and kind.
+    pub fn total(&self) -> u64 {
+        self.statements.iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
     fn new(hostgroup: u32) -> std::sync::Arc<Self> {
         std::sync::Arc::new(HostgroupMetrics {
             hostgroup,
@@ -108,6 +113,11 @@ impl Metrics {
             bytes_to_clients: AtomicU64::new(0),
             errors_by_code: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Statements counted, all hostgroups.
+    pub fn statements_total(&self) -> u64 {
+        self.hostgroups.load().iter().map(|h| h.total()).sum()
     }
 
     /// The handles of a hostgroup (a handful of entries: a short scan, no hashing).

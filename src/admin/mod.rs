@@ -4,6 +4,7 @@
 mod exposition;
 pub mod http;
 mod server;
+pub mod sql;
 mod views;
 
 pub use server::serve;
@@ -151,7 +152,7 @@ async fn reload(req: &http::Request, ctx: &Context) -> (u16, Value) {
         return (401, json!({"error": UNAUTHORIZED}));
     }
     let Some(requests) = ctx.reloads.get() else { return (503, json!({"error": "reload is not available"})) };
-    match crate::server::reload::request(requests).await {
+    match crate::session::request(requests, None).await {
         Ok(summary) => (200, json!({"reloaded": true, "summary": summary})),
         Err(error) => (400, json!({"reloaded": false, "error": error})),
     }

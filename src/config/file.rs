@@ -100,6 +100,9 @@ pub struct ServerFile {
     pub weight: Option<u32>,
     pub max_connections: Option<u32>,
     pub max_replication_lag: Option<u64>,
+    /// ProxySQL's `status`: `ONLINE`, `OFFLINE_SOFT` (drained), `OFFLINE_HARD` (disabled).
+    pub status: Option<String>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +115,7 @@ pub struct UserFile {
     pub default_hostgroup: Option<u32>,
     pub default_schema: Option<String>,
     pub max_connections: Option<u32>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +138,7 @@ pub struct ReplicationFile {
     pub writer_hostgroup: Option<u32>,
     pub reader_hostgroup: Option<u32>,
     pub writer_is_also_reader: Option<bool>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,4 +155,16 @@ pub struct AdminFile {
     pub token: Option<String>,
     pub token_env: Option<String>,
     pub allow_without_token: Option<bool>,
+    /// The ProxySQL-compatible SQL admin (MySQL protocol).
+    pub sql: Option<SqlAdminFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlAdminFile {
+    pub listen: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_env: Option<String>,
 }

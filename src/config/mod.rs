@@ -41,6 +41,8 @@ pub struct Config {
     pub query_rules: Vec<QueryRule>,
     /// The file this config came from (what a reload reads again).
     pub source: Option<std::path::PathBuf>,
+    /// The TOML text this config was parsed from (what the SQL admin edits).
+    pub text: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +158,35 @@ pub struct ServerConfig {
     /// Seconds of replication lag before this server is shunned as a reader (overrides
     /// `monitor.max_replication_lag`).
     pub max_replication_lag: Option<u64>,
+    pub status: ServerStatus,
+    pub comment: Option<String>,
+}
+
+/// ProxySQL's server `status`, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerStatus {
+    #[default]
+    Online,
+    /// Drained: no new work; connections in use finish and are closed when returned.
+    OfflineSoft,
+    /// Disabled: drained, and its idle connections closed at once.
+    OfflineHard,
+}
+
+impl ServerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerStatus::Online => "ONLINE",
+            ServerStatus::OfflineSoft => "OFFLINE_SOFT",
+            ServerStatus::OfflineHard => "OFFLINE_HARD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServerStatus> {
+        [ServerStatus::Online, ServerStatus::OfflineSoft, ServerStatus::OfflineHard]
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -216,6 +247,15 @@ pub struct AdminConfig {
     /// Serve the admin API without a token (loopback listeners only, explicitly configured);
     /// without a token and without this, only `/live` and `/ready` answer.
     pub allow_without_token: bool,
+    /// The ProxySQL-compatible SQL admin; `None` when no credentials are configured.
+    pub sql: Option<SqlAdminConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlAdminConfig {
+    pub listen: SocketAddr,
+    pub username: String,
+    pub secret: Secret,
 }
 
 impl Config {
@@ -236,7 +276,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let raw: ConfigFile = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
-        validate::validate(raw, env)
+        let mut config = validate::validate(raw, env)?;
+        config.text = text.into();
+        Ok(config)
     }
 
     pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {

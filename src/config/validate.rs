@@ -104,6 +104,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         routing,
         query_rules,
         source: None,
+        text: "".into(),
     })
 }
 
@@ -203,6 +204,16 @@ fn servers(raw: Vec<ServerFile>) -> Result<Vec<ServerConfig>, ConfigError> {
                 weight: non_zero(s.weight, 1, &key("weight"))?,
                 max_connections: non_zero(s.max_connections, 200, &key("max_connections"))?,
                 max_replication_lag: s.max_replication_lag,
+                status: match s.status.as_deref() {
+                    None => ServerStatus::Online,
+                    Some(v) => ServerStatus::parse(v).ok_or_else(|| {
+                        invalid(
+                            key("status"),
+                            format!("expected ONLINE, OFFLINE_SOFT or OFFLINE_HARD, got {v:?}"),
+                        )
+                    })?,
+                },
+                comment: s.comment,
             })
         })
         .collect()
@@ -319,7 +330,19 @@ fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigE
             format!("is only allowed on a loopback admin.listen, not {listen}"),
         ));
     }
-    Ok(AdminConfig { listen, token, allow_without_token })
+    let sql = a.sql.map(|q| sql_admin(q, env)).transpose()?;
+    Ok(AdminConfig { listen, token, allow_without_token, sql })
+}
+
+/// `[admin.sql]`: listener (default `127.0.0.1:6032`, ProxySQL's) and the one admin login.
+fn sql_admin(q: super::file::SqlAdminFile, env: Env<'_>) -> Result<SqlAdminConfig, ConfigError> {
+    let listen = socket_addr(q.listen, "127.0.0.1:6032", "admin.sql.listen")?;
+    let username = required(q.username, "admin.sql.username")?;
+    let secret = secret(q.password, q.password_hash, q.password_env, "admin.sql", env)?;
+    if matches!(&secret, Secret::Clear(p) if p.is_empty()) {
+        return Err(invalid("admin.sql.password", "must not be empty"));
+    }
+    Ok(SqlAdminConfig { listen, username, secret })
 }
 
 fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {

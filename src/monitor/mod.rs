@@ -98,10 +98,14 @@ impl ProbeTask {
                     None => Err("no monitor connection".to_string()),
                 }
             };
+            let (started, clock) = (std::time::SystemTime::now(), std::time::Instant::now());
             let result = match tokio::time::timeout(self.monitor.timeout, attempt).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} ms", self.monitor.timeout.as_millis())),
             };
+            if let Some(h) = self.pools.health(&self.address) {
+                h.record_probe(record(&result, started, clock.elapsed()));
+            }
             match &result {
                 Ok(p) => {
                     replica = p.read_only;
@@ -270,5 +274,30 @@ impl Coordinator {
                 known_read_only && (!is_writer || r.writer_is_also_reader),
             );
         }
+    }
+}
+
+/// A probe's outcome for the monitor log.
+fn record(
+    result: &Result<Probe, String>,
+    started: std::time::SystemTime,
+    took: std::time::Duration,
+) -> crate::pool::health::ProbeRecord {
+    let start_us = started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    match result {
+        Ok(p) => crate::pool::health::ProbeRecord {
+            start_us,
+            took_us: took.as_micros() as u64,
+            error: None,
+            read_only: Some(p.read_only),
+            lag_seconds: p.replication.as_ref().and_then(|r| r.lag_seconds),
+        },
+        Err(e) => crate::pool::health::ProbeRecord {
+            start_us,
+            took_us: 0,
+            error: Some(e.clone()),
+            read_only: None,
+            lag_seconds: None,
+        },
     }
 }

@@ -167,7 +167,8 @@ impl<C: Connector> Pools<C> {
         idle_for: Option<Duration>,
     ) -> Pooled<C> {
         server.stats.checkouts.fetch_add(1, Ordering::Relaxed);
-        server.outstanding.fetch_add(1, Ordering::Relaxed);
+        let in_use = server.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
+        server.stats.max_used.fetch_max(u64::from(in_use), Ordering::Relaxed);
         let outstanding = Outstanding(server.outstanding.clone());
         Pooled {
             conn,

@@ -63,7 +63,24 @@ pub struct ServerHealth {
     view: ArcSwap<HealthView>,
     /// What the server has applied, and how far behind it applies.
     applied: ArcSwap<Applied>,
+    /// The latest probes, newest last (ProxySQL's monitor log tables).
+    probes: std::sync::Mutex<std::collections::VecDeque<ProbeRecord>>,
 }
+
+/// One monitor probe as the admin's `monitor.*_log` tables show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRecord {
+    /// Start, µs since the Unix epoch.
+    pub start_us: u64,
+    /// How long the answer took (µs); 0 when it failed.
+    pub took_us: u64,
+    pub error: Option<String>,
+    pub read_only: Option<bool>,
+    pub lag_seconds: Option<u64>,
+}
+
+/// Probes kept per server.
+const PROBES_KEPT: usize = 100;
 
 impl ServerHealth {
     pub fn is_shunned(&self) -> bool {
@@ -96,6 +113,20 @@ impl ServerHealth {
     /// How recent the last answer must be while the server is answering.
     pub fn set_fresh_within(&self, limit: std::time::Duration) {
         self.fresh_within_ms.store(limit.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Keeps a probe's outcome (the oldest go past `PROBES_KEPT`).
+    pub fn record_probe(&self, record: ProbeRecord) {
+        if let Ok(mut p) = self.probes.lock() {
+            if p.len() == PROBES_KEPT {
+                p.pop_front();
+            }
+            p.push_back(record);
+        }
+    }
+
+    pub fn probes(&self) -> Vec<ProbeRecord> {
+        self.probes.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub fn is_draining(&self) -> bool {

@@ -44,6 +44,8 @@ pub struct PoolStats {
     pub connect_failures: AtomicU64,
     pub checkouts: AtomicU64,
     pub waiters: AtomicU64,
+    /// Most connections in use at once.
+    pub max_used: AtomicU64,
 }
 
 pub struct ServerPool<C, K> {

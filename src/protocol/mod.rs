@@ -5,6 +5,7 @@ pub mod command;
 pub mod handshake;
 pub mod packet;
 pub mod reply;
+pub mod resultset;
 pub mod session_track;
 pub mod wire;
 

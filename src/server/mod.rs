@@ -22,6 +22,8 @@ pub struct Listeners {
     pub admin: Option<TcpListener>,
     /// Serves `/metrics` (and the same read-only endpoints as the admin API).
     pub metrics: Option<TcpListener>,
+    /// The SQL admin (served when `[admin.sql]` is configured).
+    pub sql_admin: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -30,7 +32,11 @@ impl Listeners {
         let mysql = TcpListener::bind(config.proxy.listen).await?;
         let admin = TcpListener::bind(config.admin.listen).await?;
         let metrics = TcpListener::bind(config.metrics_listen).await?;
-        Ok(Listeners { mysql, admin: Some(admin), metrics: Some(metrics) })
+        let sql_admin = match &config.admin.sql {
+            Some(sql) => Some(TcpListener::bind(sql.listen).await?),
+            None => None,
+        };
+        Ok(Listeners { mysql, admin: Some(admin), metrics: Some(metrics), sql_admin })
     }
 }
 
@@ -40,6 +46,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let config = Arc::new(config);
     let connector = Arc::new(BackendConnector::new(&config));
     let pools = Pools::new(&config, connector.clone());
+    reload::apply_status(None, &config, &pools);
     let ctx = Context::new(config.clone(), pools);
     if config.admin.token.is_none() && !config.admin.allow_without_token {
         tracing::warn!(
@@ -62,6 +69,16 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         tokio::spawn(crate::admin::serve(listener, ctx.clone(), role, async move {
             let _ = stop.changed().await;
         }));
+    }
+    match (listeners.sql_admin, &config.admin.sql) {
+        (Some(listener), Some(_)) => {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(crate::admin::sql::serve(listener, ctx.clone(), async move {
+                let _ = stop.changed().await;
+            }));
+        }
+        (_, None) => tracing::info!("the SQL admin is off: configure [admin.sql] username and password"),
+        (None, Some(_)) => {}
     }
     // Idle clients, all sessions at once (runs until the sessions are gone).
     let sweeper = {
@@ -162,7 +179,7 @@ fn spawn_reload_triggers(
                 tokio::select! {
                     _ = hup.recv() => {
                         tracing::info!("SIGHUP received: reloading the config");
-                        let _ = reload::request(&requests).await;
+                        let _ = reload::request(&requests, None).await;
                     }
                     _ = stop.changed() => return,
                 }

@@ -7,14 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::backend::BackendConnector;
 use crate::config::Config;
 use crate::session::Context;
 
-/// A reload request and where its outcome goes.
-pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
+pub use crate::session::{ReloadRequest, request};
 
 pub struct Reloader {
     ctx: Arc<Context>,
@@ -37,17 +36,18 @@ impl Reloader {
 
     /// Serves reload requests (admin API, SIGHUP, file watcher) one at a time.
     pub async fn serve(self: Arc<Self>, mut requests: mpsc::Receiver<ReloadRequest>) {
-        while let Some(reply) = requests.recv().await {
-            let outcome = self.reload();
+        while let Some(ReloadRequest { config, reply }) = requests.recv().await {
+            let outcome = self.reload(config);
             let _ = reply.send(outcome);
         }
     }
 
-    /// Reloads the config file. `Ok` carries a summary (with warnings for settings that
-    /// need a restart), `Err` the key path and reason of the first problem.
-    pub fn reload(&self) -> Result<String, String> {
+    /// Reloads the config file, or installs `config` (validated already, from the SQL admin).
+    /// `Ok` carries a summary (with warnings for settings that need a restart), `Err` the key
+    /// path and reason of the first problem.
+    pub fn reload(&self, config: Option<Box<Config>>) -> Result<String, String> {
         let metrics = &self.ctx.metrics;
-        let result = self.try_reload();
+        let result = self.try_reload(config);
         match &result {
             Ok(summary) => {
                 metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -63,10 +63,18 @@ impl Reloader {
         result
     }
 
-    fn try_reload(&self) -> Result<String, String> {
+    fn try_reload(&self, given: Option<Box<Config>>) -> Result<String, String> {
         let old = self.ctx.config().clone();
-        let path = old.source.clone().ok_or("the running config was not loaded from a file")?;
-        let new = Arc::new(Config::load(&path).map_err(|e| e.to_string())?);
+        let new = match given {
+            Some(mut c) => {
+                c.source.clone_from(&old.source);
+                Arc::new(*c)
+            }
+            None => {
+                let path = old.source.clone().ok_or("the running config was not loaded from a file")?;
+                Arc::new(Config::load(&path).map_err(|e| e.to_string())?)
+            }
+        };
         let mut warnings = Vec::new();
         for (key, changed) in [
             ("proxy.listen", old.proxy.listen != new.proxy.listen),
@@ -89,6 +97,7 @@ impl Reloader {
             let _ = stop.send(true);
             *stop = tx;
         }
+        apply_status(Some(&old), &new, &pools);
         crate::monitor::spawn(new.clone(), pools, self.ctx.write_log.clone(), rx);
         let mut summary = format!(
             "{} servers, {} users, {} query rules",
@@ -103,11 +112,25 @@ impl Reloader {
     }
 }
 
-/// Sends a reload request and waits for its outcome.
-pub async fn request(requests: &mpsc::Sender<ReloadRequest>) -> Result<String, String> {
-    let (tx, rx) = oneshot::channel();
-    requests.send(tx).await.map_err(|_| "the proxy is shutting down".to_string())?;
-    rx.await.map_err(|_| "the reload was interrupted".to_string())?
+/// Applies the servers' configured `status`: `OFFLINE_SOFT`/`OFFLINE_HARD` drain the
+/// address (hard also closes its idle connections); a server that was offline in `old` and is
+/// `ONLINE` now is undrained. A drain set through the admin API stays until the config says
+/// otherwise.
+pub fn apply_status(old: Option<&Config>, new: &Config, pools: &crate::pool::Pools<BackendConnector>) {
+    use crate::config::ServerStatus;
+    let status_of = |c: &Config, address: &str| {
+        let entries = c.servers.iter().filter(|s| s.address == address);
+        entries.map(|s| s.status).max_by_key(|s| *s as u8).unwrap_or_default()
+    };
+    for s in &new.servers {
+        let now = status_of(new, &s.address);
+        let before = old.map_or(ServerStatus::Online, |o| status_of(o, &s.address));
+        if now != ServerStatus::Online {
+            pools.drain(&s.address, true);
+        } else if before != ServerStatus::Online {
+            pools.drain(&s.address, false);
+        }
+    }
 }
 
 /// Reloads when the config file's modification time changes (checked every second).
@@ -127,7 +150,7 @@ pub async fn watch_file(
         if now.is_some() && now != last {
             last = now;
             tracing::info!(file = %path.display(), "config file changed");
-            let _ = request(&requests).await;
+            let _ = request(&requests, None).await;
         }
     }
 }

@@ -9,10 +9,10 @@ use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_re
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, caps, errcode, mariadb_caps, status};
 
-/// A client that proved who it is.
+/// A client that proved who it is (`U`: what the check returned for it).
 #[derive(Debug, Clone)]
-pub struct Login {
-    pub user: UserConfig,
+pub struct Login<U = UserConfig> {
+    pub user: U,
     pub database: Option<String>,
     pub capabilities: u32,
     /// MariaDB extended capabilities both sides announced (`mariadb_caps`).
@@ -56,6 +56,23 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     greeting: &HandshakeV10,
     peer: std::net::SocketAddr,
 ) -> Result<Login, SessionError> {
+    let check = |name: &str, salt: &[u8], reply: &[u8]| verify(ctx, name, salt, reply);
+    let mut login = authenticate(stream, ctx, greeting, peer, check).await?;
+    if login.database.is_none() {
+        login.database.clone_from(&login.user.default_schema);
+    }
+    Ok(login)
+}
+
+/// The connection phase with `check(user, salt, reply)` deciding who may log in (the SQL
+/// admin's login shares it): TLS refused, auth switch to native password, refusals throttled.
+pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin, U>(
+    stream: &mut PacketStream<S>,
+    ctx: &Context,
+    greeting: &HandshakeV10,
+    peer: std::net::SocketAddr,
+    check: impl FnOnce(&str, &[u8], &[u8]) -> Option<U>,
+) -> Result<Login<U>, SessionError> {
     stream.write_packet(0, &greeting.encode()).await?;
     let packet = stream.read_packet(Some(1)).await?.ok_or(SessionError::ClientGone)?;
     if HandshakeResponse::is_ssl_request(packet.payload()) {
@@ -78,7 +95,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let username = String::from_utf8_lossy(&resp.username).into_owned();
     let user = names_fit(&resp.username, resp.database.as_deref())
-        .then(|| verify(ctx, &username, &greeting.salt, &auth_response))
+        .then(|| check(&username, &greeting.salt, &auth_response))
         .flatten();
     let Some(user) = user else {
         let (code, state) = errcode::ACCESS_DENIED;
@@ -89,12 +106,8 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         stream.write_packet(next_seq, &err_packet(code, state, &msg)).await?;
         return Err(SessionError::AccessDenied(shown));
     };
-    let database = resp
-        .database
-        .as_ref()
-        .filter(|d| !d.is_empty())
-        .map(|d| String::from_utf8_lossy(d).into_owned())
-        .or_else(|| user.default_schema.clone());
+    let database =
+        resp.database.as_ref().filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned());
     Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq })
 }
 

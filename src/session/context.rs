@@ -27,7 +27,7 @@ pub struct Context {
     pub metrics: crate::metrics::Metrics,
     pub digests: crate::digests::DigestTable,
     /// Where reload requests go (set by `server::run`).
-    pub reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::server::reload::ReloadRequest>>,
+    pub reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// False once shutdown began: `/ready` answers 503 so load balancers stop sending clients.
     pub ready: std::sync::atomic::AtomicBool,
     /// Live sessions by id, for `KILL`.
@@ -79,4 +79,24 @@ impl Context {
         self.pools.store(pools);
         self.config.store(config);
     }
+}
+
+/// A reload request: `config` to install (validated already; the SQL admin's), or `None` to
+/// read the config file again; and where the outcome goes.
+pub struct ReloadRequest {
+    pub config: Option<Box<Config>>,
+    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+}
+
+/// Sends a reload request and waits for its outcome.
+pub async fn request(
+    requests: &tokio::sync::mpsc::Sender<ReloadRequest>,
+    config: Option<Box<Config>>,
+) -> Result<String, String> {
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    requests
+        .send(ReloadRequest { config, reply })
+        .await
+        .map_err(|_| "the proxy is shutting down".to_string())?;
+    rx.await.map_err(|_| "the reload was interrupted".to_string())?
 }

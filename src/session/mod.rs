@@ -1,6 +1,6 @@
 //! One client connection: handshake, command loop, backend link, reply relay.
 
-mod auth;
+pub mod auth;
 mod bulk;
 mod change_user;
 mod commands;
@@ -42,7 +42,7 @@ use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, statu
 use crate::routing::gtid::GtidPos;
 use crate::routing::{Consistency, Dialect};
 pub use auth::Login;
-pub use context::Context;
+pub use context::{Context, ReloadRequest, request};
 pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
 pub use relay::{RelayError, relay_reply};

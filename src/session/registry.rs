@@ -94,6 +94,12 @@ impl Handle {
         self.idle_since.store(now.max(1), Ordering::Release);
     }
 
+    /// How long the session has waited for its client (ms), `None` while it runs a command.
+    pub fn idle_for(&self, now: u64) -> Option<u64> {
+        let since = self.idle_since.load(Ordering::Acquire);
+        (since != 0).then(|| now.saturating_sub(since))
+    }
+
     /// The client sent a command.
     pub fn set_busy(&self) {
         self.idle_since.store(0, Ordering::Release);
@@ -189,6 +195,17 @@ impl Registry {
 
     pub fn get(&self, id: u32) -> Option<Arc<Handle>> {
         self.sessions.lock().ok()?.get(&id).cloned()
+    }
+
+    /// Every live session, by id (a snapshot for the admin's process list).
+    pub fn list(&self) -> Vec<(u32, Arc<Handle>)> {
+        let mut all: Vec<(u32, Arc<Handle>)> = self
+            .sessions
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .unwrap_or_default();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
     }
 
     /// Now, in ms on the registry's clock.

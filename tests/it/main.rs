@@ -22,3 +22,4 @@ mod peers;
 mod routing;
 mod semantics;
 mod setup;
+mod sql_admin;

@@ -54,6 +54,8 @@ pub struct Proxy {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
+    /// The SQL admin's port (served when the config has `[admin.sql]`).
+    pub sql_admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     /// The config text a file-started proxy began with.
@@ -75,8 +77,14 @@ impl Proxy {
         let (tx, rx) = oneshot::channel();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
         let metrics_addr = metrics.local_addr().expect("metrics addr");
-        let listeners =
-            rwproxy::server::Listeners { mysql: listener, admin: Some(admin), metrics: Some(metrics) };
+        let sql_admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind SQL admin");
+        let sql_admin_addr = sql_admin.local_addr().expect("SQL admin addr");
+        let listeners = rwproxy::server::Listeners {
+            mysql: listener,
+            admin: Some(admin),
+            metrics: Some(metrics),
+            sql_admin: Some(sql_admin),
+        };
         let task = tokio::spawn(rwproxy::server::run(config, listeners, async {
             let _ = rx.await;
         }));
@@ -84,6 +92,7 @@ impl Proxy {
             addr,
             admin: admin_addr,
             metrics: metrics_addr,
+            sql_admin: sql_admin_addr,
             stop: Some(tx),
             task: Some(task),
             source: None,
