@@ -9,7 +9,10 @@ use rwproxy::config::Config;
 /// Exit 0 with "OK", or 1 with the key path and reason.
 pub fn check_config(file: &Path) -> anyhow::Result<()> {
     match Config::load(file) {
-        Ok(_) => {
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{}: OK", file.display());
             Ok(())
         }

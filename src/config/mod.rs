@@ -43,6 +43,8 @@ pub struct Config {
     pub source: Option<std::path::PathBuf>,
     /// The TOML text this config was parsed from (what the SQL admin edits).
     pub text: std::sync::Arc<str>,
+    /// What is valid but probably not meant (inactive rules); `check-config` prints them.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -8,10 +8,13 @@ use super::file::QueryRuleFile;
 use super::validate::invalid;
 use super::{ConfigError, QueryRule};
 
+/// The active rules, sorted; and a warning for each inactive one (with its comment, which
+/// says why when the importer made it inactive).
 pub(super) fn validate(
     raw: Vec<QueryRuleFile>,
     hostgroups: &HashSet<u32>,
-) -> Result<Vec<QueryRule>, ConfigError> {
+) -> Result<(Vec<QueryRule>, Vec<String>), ConfigError> {
+    let mut warnings = Vec::new();
     let mut ids = HashSet::new();
     let mut rules = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
@@ -60,8 +63,11 @@ pub(super) fn validate(
         };
         if r.active.unwrap_or(true) {
             rules.push(rule);
+        } else {
+            let why = r.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default();
+            warnings.push(format!("query_rules[{i}] (rule_id {rule_id}) is inactive{why}"));
         }
     }
     rules.sort_by_key(|r| r.rule_id);
-    Ok(rules)
+    Ok((rules, warnings))
 }

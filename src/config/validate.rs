@@ -89,7 +89,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         gtid_wait: Duration::from_millis(raw.routing.gtid_wait_ms.unwrap_or(50).min(10_000)),
         max_statement_time: raw.routing.max_statement_time_ms.filter(|&ms| ms > 0).map(Duration::from_millis),
     };
-    let query_rules = super::rules::validate(raw.query_rules, &hostgroups)?;
+    let (query_rules, warnings) = super::rules::validate(raw.query_rules, &hostgroups)?;
     let metrics_listen = socket_addr(raw.metrics.listen, "127.0.0.1:6070", "metrics.listen")?;
     Ok(Config {
         proxy,
@@ -105,6 +105,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         query_rules,
         source: None,
         text: "".into(),
+        warnings,
     })
 }
 

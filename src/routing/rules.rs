@@ -24,7 +24,8 @@ pub fn evaluate(rules: &[QueryRule], stmt: &Statement, sql: &[u8], facts: &Sessi
         if rule.flag_in != flag
             || rule.username.as_deref().is_some_and(|u| u != facts.user)
             || rule.schemaname.as_deref().is_some_and(|s| Some(s) != facts.schema)
-            || rule.match_digest.as_ref().is_some_and(|re| !re.is_match(&stmt.digest.text))
+            // ProxySQL negates both regexes with negate_match_pattern.
+            || rule.match_digest.as_ref().is_some_and(|re| re.is_match(&stmt.digest.text) == rule.negate_match_pattern)
             || rule.match_pattern.as_ref().is_some_and(|re| re.is_match(&text) == rule.negate_match_pattern)
         {
             continue;

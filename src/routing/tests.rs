@@ -122,6 +122,26 @@ destination_hostgroup = 2
     assert_eq!(cfg.query_rules.len(), 4, "inactive rules are dropped at load");
 }
 
+/// ProxySQL's `negate_match_pattern` negates `match_digest` too: such a rule matches the
+/// statements whose digest does *not* match.
+#[test]
+fn negation_applies_to_match_digest_as_in_proxysql() {
+    let cfg = config(
+        r#"
+[[query_rules]]
+rule_id = 1
+match_digest = "^SELECT"
+negate_match_pattern = true
+destination_hostgroup = 0
+apply = true
+"#,
+    );
+    let r = route_of("SELECT * FROM t", &cfg);
+    assert_eq!((r.hostgroup, r.reason), (1, Reason::PlainRead));
+    let r = route_of("SHOW TABLES", &cfg);
+    assert_eq!(r.reason, Reason::Rule(1));
+}
+
 #[test]
 fn hints_override_rules_and_pins_override_hints() {
     let cfg = config(SEED_RULES);

@@ -69,6 +69,14 @@ mysql_query_rules:
         destination_hostgroup=1
         apply=1
         cache_ttl=5000
+    }},
+    {{
+        rule_id=3
+        active=1
+        client_addr="10.9.9.9"
+        match_pattern="."
+        destination_hostgroup=0
+        apply=1
     }}
 )
 
@@ -100,9 +108,10 @@ async fn a_proxysql_config_converts_and_serves() {
         "# not carried over (mysql_variables): threads = 4",
         "# not carried over (mysql_users): transaction_persistent = 1",
         "# not carried over (mysql_query_rules): cache_ttl = 5000",
-        "# not carried over (mysql_servers): comment = \"replica 2\"",
+        "comment = \"replica 2\"",
         "# server_version = \"5.7.0\"",
-        "admin_credentials",
+        "[admin.sql]",
+        "imported inactive: client_addr = \"10.9.9.9\" cannot be honoured",
     ] {
         assert!(toml.contains(comment), "missing {comment:?} in:\n{toml}");
     }
@@ -114,6 +123,11 @@ async fn a_proxysql_config_converts_and_serves() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}\n{toml}", String::from_utf8_lossy(&check.stderr));
+    let warnings = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        warnings.contains("warning: query_rules[2] (rule_id 3) is inactive: imported inactive"),
+        "{warnings}"
+    );
 
     let proxy = Proxy::start(&toml).await;
     let mut c = connect(proxy.port()).await;
