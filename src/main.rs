@@ -15,14 +15,24 @@ struct Cli {
     /// Config file (TOML) to run with.
     #[arg(short, long, global = true)]
     config: Option<PathBuf>,
+    /// Log format on stderr: `text` (colour only on a terminal) or `json` (one object per line).
+    #[arg(long, global = true, env = "RWPROXY_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a config file: exit 0 when valid, 1 with the key and reason when not.
-    CheckConfig { file: PathBuf },
+    /// Validate a config file (FILE or --config FILE): exit 0 when valid (warnings on stderr),
+    /// 1 with the key and reason when not.
+    CheckConfig { file: Option<PathBuf> },
     /// Print where a statement would be routed (same JSON as the admin API's /route).
     Explain {
         /// The SQL statement.
@@ -48,15 +58,41 @@ enum Command {
     HashPassword,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logs(cli.log_format);
+    if cli.command.is_some() {
+        // One-shot commands print to a pipe that may close early (`| head`): end quietly as
+        // other Unix tools do instead of failing on EPIPE.
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    match dispatch(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A user error: one line with its causes, never a backtrace.
+            eprintln!("rwproxy: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr: text (ANSI colour only when stderr is a terminal) or JSON lines.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::CheckConfig { file }) => cli::check_config(&file),
+        Some(Command::CheckConfig { file }) => {
+            cli::check_config(&file.or(cli.config).context("check-config needs FILE (or --config FILE)")?)
+        }
         Some(Command::Explain { sql, user }) => {
             cli::explain(&cli.config.context("explain needs --config FILE")?, &sql, user)
         }
@@ -82,9 +118,7 @@ fn run(config: Config) -> anyhow::Result<()> {
     }
     let runtime = builder.enable_all().build()?;
     runtime.block_on(async {
-        let listeners = rwproxy::server::Listeners::bind(&config)
-            .await
-            .with_context(|| format!("cannot listen on {} / {}", config.proxy.listen, config.admin.listen))?;
+        let listeners = rwproxy::server::Listeners::bind(&config).await?;
         rwproxy::server::run(config, listeners, shutdown_signal()).await;
         Ok(())
     })

@@ -27,13 +27,18 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses the config names.
+    /// Binds the addresses the config names; an error names the address and its key.
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
-        let mysql = TcpListener::bind(config.proxy.listen).await?;
-        let admin = TcpListener::bind(config.admin.listen).await?;
-        let metrics = TcpListener::bind(config.metrics_listen).await?;
+        async fn bind(addr: std::net::SocketAddr, key: &str) -> std::io::Result<TcpListener> {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {e}")))
+        }
+        let mysql = bind(config.proxy.listen, "proxy.listen").await?;
+        let admin = bind(config.admin.listen, "admin.listen").await?;
+        let metrics = bind(config.metrics_listen, "metrics.listen").await?;
         let sql_admin = match &config.admin.sql {
-            Some(sql) => Some(TcpListener::bind(sql.listen).await?),
+            Some(sql) => Some(bind(sql.listen, "admin.sql.listen").await?),
             None => None,
         };
         Ok(Listeners { mysql, admin: Some(admin), metrics: Some(metrics), sql_admin })

@@ -138,3 +138,64 @@ fn check_config_exits_0_for_valid_and_1_naming_the_key() {
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("--config"));
 }
+
+/// A port in use: one line naming the address and its key, no backtrace even when asked for
+/// one; `check-config -c FILE` works; logs are plain text on a pipe or JSON lines.
+#[test]
+fn user_errors_are_one_clear_line_and_logs_fit_a_pipe() {
+    let bin = env!("CARGO_BIN_EXE_rwproxy");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let cfg = std::env::temp_dir().join(format!("rwproxy-busy-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(format!("{root}/config/local.toml"))
+        .unwrap()
+        .replace("listen = \"127.0.0.1:6033\"", &format!("listen = \"127.0.0.1:{port}\""));
+    std::fs::write(&cfg, text).unwrap();
+    for format in ["text", "json"] {
+        let out = std::process::Command::new(bin)
+            .args(["--log-format", format, "--config"])
+            .arg(&cfg)
+            .env("RUST_BACKTRACE", "1")
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("rwproxy:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains(&format!("cannot listen on 127.0.0.1:{port} (proxy.listen)")), "{err}");
+        assert!(!err.contains("backtrace") && !err.contains("Stack"), "{err}");
+        assert!(!err.contains('\x1b'), "no colour on a pipe: {err:?}");
+        let logs: Vec<&str> = err.lines().filter(|l| !l.starts_with("rwproxy:")).collect();
+        assert!(!logs.is_empty(), "{err}");
+        if format == "json" {
+            for l in logs {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                assert!(v["level"].is_string(), "{l}");
+            }
+        }
+    }
+    let check = std::process::Command::new(bin).args(["check-config", "-c"]).arg(&cfg).output().unwrap();
+    assert!(check.status.success(), "{check:?}");
+    drop(busy);
+    let _ = std::fs::remove_file(cfg);
+}
+
+/// `rwproxy admin … | true`: the reader is gone before the output is written; the command
+/// ends quietly instead of panicking on EPIPE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_output_into_a_closed_pipe_ends_quietly() {
+    let proxy = crate::support::Proxy::default().await;
+    let bin = env!("CARGO_BIN_EXE_rwproxy");
+    for _ in 0..3 {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{bin} admin servers --admin {} | true", proxy.admin))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    }
+    proxy.shutdown().await;
+}
