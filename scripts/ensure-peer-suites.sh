@@ -1,6 +1,7 @@
 # Sourced: the test suite of a driver written by others (mysqlclient's own tests, from its
 # source distribution on PyPI, matching the installed version) and pytest to run it;
-# tests/it/peers.rs runs it directly against the primary and through the proxy.
+# tests/it/peers.rs runs it directly against the primary and through the proxy. Source
+# ensure-python-deps.sh first (its virtual environment has pytest).
 peer_dir="target/peer-suites"
 if ! python3 -c "import pytest" >/dev/null 2>&1; then
   echo "installing pytest for the peers' test suites" >&2

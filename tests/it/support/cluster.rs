@@ -242,9 +242,11 @@ impl Cluster {
 
     /// Spawns a process that kills the servers and deletes the directory once `pid` is gone,
     /// so a shared cluster is torn down even when the test binary exits without destructors.
+    /// (`[-]-datadir` so the pattern does not match this watcher's own command line: `pkill`
+    /// would otherwise kill the watcher before it removes the directory.)
     pub fn watch_owner(&self, pid: u32) {
         let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; pkill -9 -f -- '--datadir={dir}/' ; sleep 0.5; rm -rf '{dir}'",
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; pkill -9 -f -- '[-]-datadir={dir}/' ; sleep 0.5; rm -rf '{dir}'",
             dir = self.dir.display()
         );
         let _ = Command::new("sh")
