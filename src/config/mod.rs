@@ -298,3 +298,7 @@ impl Config {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "example_tests.rs"]
+mod example_tests;

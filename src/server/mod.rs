@@ -85,6 +85,18 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         (_, None) => tracing::info!("the SQL admin is off: configure [admin.sql] username and password"),
         (None, Some(_)) => {}
     }
+    // Histogram samples are folded every few seconds, scraped or not (bounded memory).
+    let upkeep = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                ctx.metrics.upkeep();
+            }
+        })
+    };
     // Idle clients, all sessions at once (runs until the sessions are gone).
     let sweeper = {
         let ctx = ctx.clone();
@@ -164,6 +176,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         );
     }
     sweeper.abort();
+    upkeep.abort();
 }
 
 /// SIGHUP and (with `proxy.watch_config`) changes of the file trigger a reload.

@@ -152,7 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let (mut last, mut broken, mut dead) = (String::new(), 0, 0);
         while broken < 2 && dead < MAX_DEAD_IDLE {
             let mut pooled = self.pick(route).await?;
-            self.ctx.metrics.checkout_wait.observe(pooled.waited);
+            self.ctx.metrics.checkout_waited(pooled.waited);
             // A read that finds its connection dead is retried elsewhere anyway; anything else
             // (a write) must not go out on one, however briefly it was idle.
             let peek = route.target != Target::Reader || pooled.idle_for >= PEEK_AFTER_IDLE;

@@ -115,3 +115,65 @@ async fn digests_show_normalised_statements_with_figures() {
     assert_eq!(proxy.admin_get("/digests?order=nonsense").await.0, 400);
     proxy.shutdown().await;
 }
+
+/// README's metrics table names every family the proxy describes, with the type and labels
+/// `/metrics` serves it with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_metrics_table_matches_what_metrics_serves() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let ticked =
+        |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    let readme = include_str!("../../README.md");
+    let table = readme.split("| metric | type | labels |").nth(1).expect("README has the metrics table");
+    let mut documented: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let labels: BTreeSet<String> = ticked(cells[3]).into_iter().collect();
+        for name in ticked(cells[1]) {
+            documented.insert(name, (cells[2].to_string(), labels.clone()));
+        }
+    }
+    let described: BTreeSet<String> = rwproxy::metrics::FAMILIES.iter().map(|f| f.0.to_string()).collect();
+    assert_eq!(
+        documented.keys().cloned().collect::<BTreeSet<_>>(),
+        described,
+        "README vs the families described"
+    );
+
+    let proxy = Proxy::default().await;
+    let mut c = connect(proxy.port()).await;
+    c.query_drop("SELECT 1").await.unwrap();
+    let _ = c.query_drop("SELECT * FROM no_such_table").await;
+    drop(c);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let body = scrape(&proxy).await;
+    let mut served: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for l in body.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            served.insert(name.to_string(), (kind.to_string(), BTreeSet::new()));
+        }
+    }
+    for l in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let name = l.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| served.get(*f).is_some_and(|v| v.0 == "histogram")))
+            .unwrap_or(name);
+        let labels = l.split_once('{').map(|(_, rest)| rest.split('}').next().unwrap_or("")).unwrap_or("");
+        let entry = served.get_mut(family).unwrap_or_else(|| panic!("{family} has no TYPE line"));
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let key = pair.split('=').next().unwrap();
+            if key != "le" {
+                entry.1.insert(key.to_string());
+            }
+        }
+    }
+    for (name, (kind, labels)) in &served {
+        let (doc_kind, doc_labels) =
+            documented.get(name).unwrap_or_else(|| panic!("{name} is served but not in README"));
+        assert_eq!((kind, labels), (doc_kind, doc_labels), "{name}: served vs README");
+    }
+    assert!(served.len() >= 24, "most families are served after a little traffic: {:?}", served.keys());
+    proxy.shutdown().await;
+}
