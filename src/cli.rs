@@ -23,11 +23,10 @@ pub fn check_config(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-pub fn explain(config: &Path, sql: &str, user: Option<String>) -> anyhow::Result<()> {
+pub fn explain(config: &Path, sql: &str, assumed: &rwproxy::admin::Assumed) -> anyhow::Result<()> {
     let config = Config::load(config)?;
-    let user = user.or_else(|| config.users.first().map(|u| u.username.clone())).unwrap_or_default();
     let dialect = rwproxy::admin::assumed_dialect(&config);
-    let v = rwproxy::admin::explain(&config, sql, &user, dialect).map_err(anyhow::Error::msg)?;
+    let v = rwproxy::admin::explain(&config, sql, assumed, dialect).map_err(anyhow::Error::msg)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

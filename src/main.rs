@@ -40,6 +40,24 @@ enum Command {
         /// The user whose session is assumed (default: the first configured user).
         #[arg(long)]
         user: Option<String>,
+        /// The session's current schema (default: the user's default_schema).
+        #[arg(long)]
+        schema: Option<String>,
+        /// The session is inside a transaction (pinned to the writer).
+        #[arg(long)]
+        in_transaction: bool,
+        /// The session is pinned to a connection of this hostgroup.
+        #[arg(long)]
+        pinned: Option<u32>,
+        /// The session wrote recently (read-your-writes applies).
+        #[arg(long)]
+        recent_write: bool,
+        /// The session has autocommit off.
+        #[arg(long)]
+        autocommit_off: bool,
+        /// The session's transactions are read-only.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Talk to a running proxy: status, servers, sessions, digests [ORDER], drain ADDR, undrain ADDR, reload.
     Admin {
@@ -93,8 +111,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::CheckConfig { file }) => {
             cli::check_config(&file.or(cli.config).context("check-config needs FILE (or --config FILE)")?)
         }
-        Some(Command::Explain { sql, user }) => {
-            cli::explain(&cli.config.context("explain needs --config FILE")?, &sql, user)
+        Some(Command::Explain {
+            sql,
+            user,
+            schema,
+            in_transaction,
+            pinned,
+            recent_write,
+            autocommit_off,
+            read_only,
+        }) => {
+            let assumed = rwproxy::admin::Assumed {
+                user,
+                schema,
+                pinned,
+                in_transaction,
+                recent_write,
+                autocommit_off,
+                read_only,
+            };
+            cli::explain(&cli.config.context("explain needs --config FILE")?, &sql, &assumed)
         }
         Some(Command::ImportProxysql { file }) => cli::import_proxysql(&file),
         Some(Command::Admin { command, arg, admin, token }) => {

@@ -1,12 +1,14 @@
 //! HTTP admin API: route explanation, session and pin counts, liveness and readiness.
 //! Reads snapshots only; never holds a lock the data path needs.
 
+mod explain;
 mod exposition;
 pub mod http;
 mod server;
 pub mod sql;
 mod views;
 
+pub use explain::{Assumed, explain};
 pub use server::serve;
 
 use std::sync::atomic::Ordering;
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::config::Secret;
-use crate::routing::{Dialect, SessionFacts, classify, route};
+use crate::routing::Dialect;
 use crate::session::Context;
 
 /// The dialect to read SQL with when no backend was asked: the configured `server_version`,
@@ -23,33 +25,6 @@ use crate::session::Context;
 pub fn assumed_dialect(config: &Config) -> Dialect {
     let version = config.proxy.server_version.as_deref().unwrap_or(&config.proxy.fallback_server_version);
     Dialect::from_server_version(version.as_bytes())
-}
-
-/// Explains where a statement from a fresh autocommit session of `user` would go.
-pub fn explain(config: &Config, sql: &str, user: &str, dialect: Dialect) -> Result<Value, String> {
-    let u = config.user(user.as_bytes()).ok_or_else(|| format!("unknown user {user:?}"))?;
-    let facts = SessionFacts {
-        user: &u.username,
-        schema: u.default_schema.as_deref(),
-        default_hostgroup: u.default_hostgroup,
-        pinned: None,
-        recent_write: false,
-        autocommit_off: false,
-        read_only: false,
-    };
-    let stmt = classify(sql.as_bytes(), dialect);
-    let r = route(&stmt, sql.as_bytes(), &facts, config);
-    let mut v = json!({
-        "hostgroup": r.hostgroup,
-        "target": r.target.as_str(),
-        "reason": r.reason.describe(),
-        "digest": stmt.digest.text,
-        "kind": format!("{:?}", stmt.kind),
-    });
-    if let Some(e) = r.error {
-        v["error"] = json!(e);
-    }
-    Ok(v)
 }
 
 /// Which endpoints a listener serves.
@@ -119,13 +94,13 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
         "/route" => {
             let Some(sql) = req.param("sql") else { return (400, json!({"error": "missing ?sql="})) };
             let config = ctx.config();
-            let user = req
-                .param("user")
-                .map(str::to_string)
-                .or_else(|| config.users.first().map(|u| u.username.clone()));
+            let assumed = match assumed_from(req) {
+                Ok(a) => a,
+                Err(e) => return (400, json!({"error": e})),
+            };
             let dialect =
                 ctx.pools().connector().version().map_or_else(|| assumed_dialect(&config), |v| v.dialect);
-            match explain(&config, sql, user.as_deref().unwrap_or_default(), dialect) {
+            match explain(&config, sql, &assumed, dialect) {
                 Ok(v) => (200, v),
                 Err(e) => (404, json!({"error": e})),
             }
@@ -144,6 +119,31 @@ fn handle(req: &http::Request, ctx: &Context, role: Role) -> (u16, Value) {
         }
         _ => (404, json!({"error": format!("no such endpoint {:?}", req.path)})),
     }
+}
+
+/// The session facts `/route` takes: `user`, `schema`, `pinned=<hostgroup>`, and the flags
+/// `in_transaction`, `recent_write`, `autocommit_off`, `read_only` (`1`/`true`).
+fn assumed_from(req: &http::Request) -> Result<Assumed, String> {
+    let flag = |name: &str| -> Result<bool, String> {
+        match req.param(name) {
+            None | Some("0" | "false") => Ok(false),
+            Some("1" | "true" | "") => Ok(true),
+            Some(other) => Err(format!("{name} must be 1 or 0, got {other:?}")),
+        }
+    };
+    let pinned = match req.param("pinned") {
+        None => None,
+        Some(p) => Some(p.parse().map_err(|_| format!("pinned must be a hostgroup number, got {p:?}"))?),
+    };
+    Ok(Assumed {
+        user: req.param("user").map(str::to_string),
+        schema: req.param("schema").map(str::to_string),
+        pinned,
+        in_transaction: flag("in_transaction")?,
+        recent_write: flag("recent_write")?,
+        autocommit_off: flag("autocommit_off")?,
+        read_only: flag("read_only")?,
+    })
 }
 
 /// `POST /reload`: validated reload of the config file.

@@ -261,6 +261,16 @@ async fn admin_route_explains_and_sessions_show_pins() {
     assert_eq!((v["target"].as_str(), v["hostgroup"].as_u64()), (Some("writer"), Some(0)), "{v}");
     assert_eq!(proxy.admin_get("/route?sql=SELECT+1&user=nobody").await.0, 404);
     assert_eq!(proxy.admin_get("/route").await.0, 400);
+    // Session facts: inside a transaction a plain read stays on the pinned writer connection.
+    let (_, v) = proxy.admin_get("/route?sql=SELECT+1+FROM+t&in_transaction=1").await;
+    assert_eq!(
+        (v["target"].as_str(), v["applied"].clone()),
+        (Some("writer"), serde_json::json!(["pinned"])),
+        "{v}"
+    );
+    let (_, v) = proxy.admin_get("/route?sql=SELECT+1+FROM+t&autocommit_off=1&read_only=1").await;
+    assert_eq!(v["target"], "reader", "a read-only transaction may open on a reader: {v}");
+    assert_eq!(proxy.admin_get("/route?sql=SELECT+1&recent_write=maybe").await.0, 400);
     assert_eq!(proxy.admin_get("/live").await.0, 200);
 
     let mut c = connect(proxy.port()).await;
@@ -289,6 +299,13 @@ fn explain_cli_prints_the_route() {
     assert_eq!(v["target"], "writer");
     assert_eq!(v["reason"], "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)");
     assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ? FOR UPDATE");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
+        .args(["explain", "--config", "config/local.toml", "--in-transaction", "SELECT 1 FROM t"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["target"].as_str(), v["applied"][0].as_str()), (Some("writer"), Some("pinned")), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
