@@ -118,17 +118,19 @@ impl DigestTable {
         self.len() == 0
     }
 
-    /// Records one execution. `text` is only copied when the digest is new.
+    /// Records one execution in the hostgroup that ran it (one row per digest and hostgroup,
+    /// as ProxySQL keeps them). `text` is only copied when the row is new.
     pub fn record(&self, hash: u64, text: &str, hostgroup: u32, took: Duration, error: bool, rows: u64) {
-        let Ok(mut s) = self.shards[(hash as usize) % SHARDS].lock() else { return };
+        let key = hash ^ u64::from(hostgroup).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let Ok(mut s) = self.shards[(key as usize) % SHARDS].lock() else { return };
         let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
         let now = now_secs();
-        let i = match s.index.get(&hash) {
+        let i = match s.index.get(&key) {
             Some(&i) => {
                 s.unlink(i);
                 i
             }
-            None => self.insert(&mut s, hash, text, hostgroup, now),
+            None => self.insert(&mut s, (key, hash), text, hostgroup, now),
         };
         s.push_front(i);
         let e = &mut s.slots[i];
@@ -140,12 +142,12 @@ impl DigestTable {
         r.min_time_us = if r.count == 1 { us } else { r.min_time_us.min(us) };
         r.max_time_us = r.max_time_us.max(us);
         r.last_seen = now;
-        r.hostgroup = hostgroup;
         e.hist[bucket(us)] += 1;
     }
 
-    /// A slot for a new digest: a fresh one below the cap, else the least recently used one.
-    fn insert(&self, s: &mut Shard, hash: u64, text: &str, hostgroup: u32, now: u64) -> usize {
+    /// A slot for a new row (`key`: digest and hostgroup; `hash`: the digest's): a fresh one
+    /// below the cap, else the least recently used one.
+    fn insert(&self, s: &mut Shard, (key, hash): (u64, u64), text: &str, hostgroup: u32, now: u64) -> usize {
         let row = DigestRow {
             digest: format!("0x{hash:016X}"),
             digest_text: text.to_string(),
@@ -161,7 +163,7 @@ impl DigestTable {
             first_seen: now,
             last_seen: now,
         };
-        let entry = Entry { hash, row, hist: [0; BUCKETS], prev: None, next: None };
+        let entry = Entry { hash: key, row, hist: [0; BUCKETS], prev: None, next: None };
         let i = if s.slots.len() < self.per_shard {
             s.slots.push(entry);
             s.slots.len() - 1
@@ -173,7 +175,7 @@ impl DigestTable {
             s.slots[victim] = entry;
             victim
         };
-        s.index.insert(hash, i);
+        s.index.insert(key, i);
         i
     }
 
@@ -265,5 +267,17 @@ mod tests {
         assert_eq!((r.min_time_us, r.max_time_us, r.total_time_us), (100, 50_000, 50_900));
         assert!((100..=256).contains(&r.p50_us), "{}", r.p50_us);
         assert!(r.p99_us >= 50_000, "{}", r.p99_us);
+    }
+
+    #[test]
+    fn each_hostgroup_that_ran_a_digest_keeps_its_own_row() {
+        let t = DigestTable::new(100);
+        for hg in [1, 1, 1, 0] {
+            t.record(7, "SELECT 1", hg, Duration::from_micros(10), false, 1);
+        }
+        let mut rows: Vec<(u32, u64, String)> =
+            t.top(10, "count").into_iter().map(|r| (r.hostgroup, r.count, r.digest)).collect();
+        rows.sort();
+        assert_eq!(rows, [(0, 1, "0x0000000000000007".into()), (1, 3, "0x0000000000000007".into())]);
     }
 }

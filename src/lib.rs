@@ -15,9 +15,9 @@
 //! Modules: `protocol` (wire format only), `routing` (pure decisions: classify, digest,
 //! rules, route, GTIDs), `config` (TOML → typed config), `pool` (generic pools and the health
 //! view), `backend` (one MySQL connection), `session` (one client connection), `monitor`
-//! (health probes, failover following), `metrics` and `digests` (what operators read),
-//! `admin` (HTTP admin API and `/metrics`), `import` (ProxySQL config conversion), `server`
-//! (accept loop, reload, shutdown).
+//! (health probes, failover following), `metrics`, `digests` and `querylog` (what operators
+//! read), `admin` (HTTP admin API, `/metrics`, the ProxySQL-compatible SQL admin), `import`
+//! (ProxySQL config conversion), `server` (accept loop, reload, shutdown).
 
 pub mod admin;
 pub mod backend;
@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod pool;
 pub mod protocol;
+pub mod querylog;
 pub mod routing;
 pub mod server;
 pub mod session;

@@ -49,6 +49,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ("rwproxy_pool_connections", Kind::Gauge, "Backend connections by state."),
     ("rwproxy_pool_waiters", Kind::Gauge, "Checkouts waiting for a free connection."),
     ("rwproxy_backend_connects_total", Kind::Counter, "Backend connections opened."),
+    (
+        "rwproxy_backend_statements_total",
+        Kind::Counter,
+        "Statements sent to each server (the one that ran them, after retries and pins).",
+    ),
     ("rwproxy_backend_connect_failures_total", Kind::Counter, "Backend connects that failed."),
     ("rwproxy_backend_up", Kind::Gauge, "1 when the server takes work (not shunned, not backing off)."),
     ("rwproxy_backend_shunned", Kind::Gauge, "1 for the reason a server is shunned."),

@@ -45,6 +45,7 @@ fn pools(ctx: &Context, out: &Scrape) {
         }
         out.gauge("rwproxy_pool_waiters", &l, s.stats.waiters.load(Ordering::Relaxed) as f64);
         out.counter("rwproxy_backend_connects_total", &l, s.stats.connects.load(Ordering::Relaxed));
+        out.counter("rwproxy_backend_statements_total", &l, s.stats.statements.load(Ordering::Relaxed));
         out.counter(
             "rwproxy_backend_connect_failures_total",
             &l,

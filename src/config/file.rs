@@ -23,6 +23,15 @@ pub struct ConfigFile {
     pub metrics: MetricsFile,
     #[serde(default)]
     pub query_rules: Vec<QueryRuleFile>,
+    pub query_log: Option<QueryLogFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryLogFile {
+    pub path: Option<String>,
+    pub max_bytes: Option<u64>,
+    pub files: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

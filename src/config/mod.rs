@@ -45,6 +45,17 @@ pub struct Config {
     pub text: std::sync::Arc<str>,
     /// What is valid but probably not meant (inactive rules); `check-config` prints them.
     pub warnings: Vec<String>,
+    pub query_log: Option<QueryLogConfig>,
+}
+
+/// `[query_log]`: one JSON line per statement, in a size-bounded rotated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLogConfig {
+    pub path: std::path::PathBuf,
+    /// A file is rotated before it grows past this.
+    pub max_bytes: u64,
+    /// Rotated files kept (`path.1` … `path.N`).
+    pub files: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -106,6 +106,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         source: None,
         text: "".into(),
         warnings,
+        query_log: raw.query_log.map(query_log).transpose()?,
     })
 }
 
@@ -333,6 +334,15 @@ fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigE
     }
     let sql = a.sql.map(|q| sql_admin(q, env)).transpose()?;
     Ok(AdminConfig { listen, token, allow_without_token, sql })
+}
+
+fn query_log(q: super::file::QueryLogFile) -> Result<QueryLogConfig, ConfigError> {
+    let path = required(q.path, "query_log.path")?;
+    let max_bytes = q.max_bytes.unwrap_or(100 << 20);
+    if max_bytes < 4096 {
+        return Err(invalid("query_log.max_bytes", format!("must be at least 4096, got {max_bytes}")));
+    }
+    Ok(QueryLogConfig { path: path.into(), max_bytes, files: q.files.unwrap_or(5).min(100) })
 }
 
 /// `[admin.sql]`: listener (default `127.0.0.1:6032`, ProxySQL's) and the one admin login.

@@ -98,6 +98,10 @@ impl<C: Connector> Pooled<C> {
     pub fn health(&self) -> &Arc<ServerHealth> {
         &self.server.health
     }
+    /// Counts a statement sent on this connection (for the server it ran on).
+    pub fn count_statement(&self) {
+        self.server.stats.statements.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub struct Pools<C: Connector> {

@@ -46,6 +46,8 @@ pub struct PoolStats {
     pub waiters: AtomicU64,
     /// Most connections in use at once.
     pub max_used: AtomicU64,
+    /// Statements sent to this server through this entry.
+    pub statements: AtomicU64,
 }
 
 pub struct ServerPool<C, K> {

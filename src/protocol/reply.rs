@@ -101,6 +101,8 @@ pub struct ReplyEnd {
     pub warnings: u16,
     /// `last_insert_id` of the last OK packet (0 when none was generated).
     pub last_insert_id: u64,
+    /// Affected rows of the reply's OK packets, summed over its results.
+    pub affected: u64,
     /// Rows relayed (all result sets of the reply).
     pub rows: u64,
     /// Session state changed. From the reply alone: an EOF terminator carried
@@ -121,6 +123,7 @@ impl ReplyEnd {
                 status: info.map(|i| i.status),
                 warnings: i.warnings,
                 last_insert_id: i.last_insert_id,
+                affected: i.affected_rows,
                 ..ReplyEnd::default()
             }
         } else {
@@ -160,6 +163,8 @@ pub struct ReplyTracker {
     continuing: bool,
     /// An insert id seen in an earlier result of a multi-result reply.
     last_insert_id: u64,
+    /// Affected rows of earlier results of a multi-result reply.
+    affected: u64,
     /// The last frame fed was an OK packet (not PREPARE_OK, not an EOF).
     last_ok: bool,
     rows: u64,
@@ -182,6 +187,7 @@ impl ReplyTracker {
             state,
             continuing: false,
             last_insert_id: 0,
+            affected: 0,
             last_ok: false,
             rows: 0,
             state_changed: false,
@@ -319,10 +325,12 @@ impl ReplyTracker {
         if end.status.is_some_and(|s| s & status::MORE_RESULTS_EXISTS != 0) {
             self.state = State::Start;
             self.last_insert_id = self.last_insert_id.max(end.last_insert_id);
+            self.affected = self.affected.saturating_add(end.affected);
             return Step::More;
         }
         let last_insert_id = if end.last_insert_id != 0 { end.last_insert_id } else { self.last_insert_id };
-        self.finish(ReplyEnd { last_insert_id, ..end })
+        let affected = self.affected.saturating_add(end.affected);
+        self.finish(ReplyEnd { last_insert_id, affected, ..end })
     }
 
     fn finish(&mut self, end: ReplyEnd) -> Step {

@@ -58,7 +58,13 @@ fn ok_reply_reports_status() {
     let steps = run(&mut t, &[b"\x00\x01\x05\x03\x00\x02\x00".to_vec()]);
     assert_eq!(
         steps,
-        vec![Step::Done(ReplyEnd { status: Some(3), warnings: 2, last_insert_id: 5, ..ReplyEnd::default() })]
+        vec![Step::Done(ReplyEnd {
+            status: Some(3),
+            warnings: 2,
+            last_insert_id: 5,
+            affected: 1,
+            ..ReplyEnd::default()
+        })]
     );
 }
 
@@ -172,7 +178,8 @@ fn continuation_frames_are_not_interpreted() {
 fn local_infile_request_then_ok() {
     let mut t = ReplyTracker::new(ReplyKind::ResultSets, false, false);
     assert_eq!(run(&mut t, &[b"\xfb/tmp/x.csv".to_vec()]), vec![Step::LocalInfile]);
-    assert_eq!(run(&mut t, &[b"\x00\x03\x00\x02\x00\x00\x00".to_vec()]), vec![done(2)]);
+    let loaded = Step::Done(ReplyEnd { status: Some(2), affected: 3, ..ReplyEnd::default() });
+    assert_eq!(run(&mut t, &[b"\x00\x03\x00\x02\x00\x00\x00".to_vec()]), vec![loaded], "3 rows loaded");
 }
 
 #[test]
@@ -232,7 +239,13 @@ fn multi_result_keeps_the_insert_id_and_reports_warnings() {
     let steps = run(&mut t, &frames);
     assert_eq!(
         steps[4],
-        Step::Done(ReplyEnd { status: Some(2), warnings: 1, last_insert_id: 7, ..ReplyEnd::default() })
+        Step::Done(ReplyEnd {
+            status: Some(2),
+            warnings: 1,
+            last_insert_id: 7,
+            affected: 1,
+            ..ReplyEnd::default()
+        })
     );
 }
 

@@ -53,6 +53,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let pools = Pools::new(&config, connector.clone());
     reload::apply_status(None, &config, &pools);
     let ctx = Context::new(config.clone(), pools);
+    if let Some(q) = &config.query_log {
+        match crate::querylog::QueryLog::start(q) {
+            Ok(log) => {
+                tracing::info!(file = %q.path.display(), "query log on");
+                let _ = ctx.query_log.set(log);
+            }
+            Err(e) => tracing::error!("the query log is off: {e}"),
+        }
+    }
     if config.admin.token.is_none() && !config.admin.allow_without_token {
         tracing::warn!(
             "the admin API answers only /live and /ready: set admin.token (or admin.allow_without_token = true \

@@ -81,6 +81,11 @@ impl Reloader {
             ("admin.listen", old.admin.listen != new.admin.listen),
             ("metrics.listen", old.metrics_listen != new.metrics_listen),
             ("proxy.worker_threads", old.proxy.worker_threads != new.proxy.worker_threads),
+            ("query_log", old.query_log != new.query_log),
+            (
+                "admin.sql.listen",
+                old.admin.sql.as_ref().map(|s| s.listen) != new.admin.sql.as_ref().map(|s| s.listen),
+            ),
         ] {
             if changed {
                 warnings.push(format!("{key} changed: takes effect after a restart"));

@@ -132,37 +132,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    /// Counts a statement for `/metrics` and `/digests` under the hostgroup that served it.
-    pub(super) fn record_statement(
-        &self,
-        route: &Route,
-        stmt: &Statement,
-        took: std::time::Duration,
-        end: Option<&ReplyEnd>,
-    ) {
-        let hostgroup = self.backend.as_ref().map_or(route.hostgroup, |b| b.server().hostgroup);
-        let (error, rows) = end.map_or((true, 0), |e| (e.error.is_some(), e.rows));
-        self.ctx.digests.record(stmt.digest.hash, &stmt.digest.text, hostgroup, took, error, rows);
-        let target = match route.target {
-            routing::Target::Writer => 0,
-            routing::Target::Reader => 1,
-            routing::Target::Other => 2,
-        };
-        let kind = match stmt.kind {
-            Kind::Read => 0,
-            Kind::LockingRead => 1,
-            Kind::Write => 2,
-            Kind::Ddl => 3,
-            Kind::Transaction(_) => 4,
-            Kind::SessionSet => 5,
-            Kind::Use => 6,
-            Kind::Show => 7,
-            Kind::Other => 8,
-            Kind::Empty => 9,
-        };
-        self.ctx.metrics.statement(hostgroup, target, kind, took);
-    }
-
     /// Remembers what a successful statement changed in the session.
     fn track_query(&mut self, stmt: &Statement, sql: &[u8], end: &ReplyEnd) {
         self.note_insert_id(end);
@@ -255,6 +224,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.local_outcome = false;
         self.stmt_may_write = false;
         self.gtid_learned = false;
+        self.ran_on = None;
         self.publish_pins();
         if !self.pins.any() {
             self.release_backend();

@@ -38,6 +38,8 @@ pub struct Context {
     pub throttle: throttle::Throttle,
     /// Schemas a backend confirmed, so logins naming them need no backend.
     pub schemas: schemas::KnownSchemas,
+    /// The query log, when `[query_log]` is configured (set by `server::run`).
+    pub query_log: std::sync::OnceLock<crate::querylog::QueryLog>,
     pub(super) next_id: AtomicU32,
 }
 
@@ -61,6 +63,7 @@ impl Context {
             throttle: throttle::Throttle::default(),
             schemas: schemas::KnownSchemas::default(),
             reloads: std::sync::OnceLock::new(),
+            query_log: std::sync::OnceLock::new(),
             next_id: AtomicU32::new(1),
         })
     }

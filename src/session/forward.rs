@@ -158,6 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if conn.peer_id == 0 {
             conn.peer_id = self.ctx.sessions.addresses.intern(&conn.peer);
         }
+        self.ran_on = Some((hostgroup, conn.peer_id));
         self.handle.set_running(Some((conn.peer_id, conn.greeting.connection_id)));
         if let Err(e) = backend.conn().stream().write_raw(raw).await {
             self.handle.set_running(None);
@@ -166,6 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let again = retryable || (fresh && self.pins.residue().is_empty());
             return self.backend_lost((&addr, hostgroup), &e.to_string(), again, last_seq).await;
         }
+        backend.count_statement();
         let tracker = ReplyTracker::new(kind, deprecate_eof, binary);
         let mut track = Tracking {
             backend_tracks: backend.conn().capabilities & caps::SESSION_TRACK != 0,

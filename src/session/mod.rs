@@ -14,6 +14,7 @@ mod outcome;
 pub mod pending;
 mod pins;
 mod prepared;
+mod record;
 mod registry;
 pub use registry::SWEEP_EVERY;
 mod relay;
@@ -130,6 +131,8 @@ pub struct Session<S> {
     gtid_learned: bool,
     /// When a write's position could not be learned (its reads then go to the writer).
     unknown_write: Option<std::time::Instant>,
+    /// (hostgroup, interned address) of the connection the current statement went to.
+    ran_on: Option<(u32, u32)>,
 }
 
 impl<S> Drop for Session<S> {
@@ -263,6 +266,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         stmt_may_write: false,
         gtid_learned: false,
         unknown_write: None,
+        ran_on: None,
         idle_timeout: None,
         handle,
         pool_key: crate::backend::ConnKey { user: "".into(), capabilities: 0, mariadb_caps: 0, collation: 0 },

@@ -23,3 +23,4 @@ mod routing;
 mod semantics;
 mod setup;
 mod sql_admin;
+mod visibility;

@@ -103,7 +103,7 @@ fn leak_key(k: &str) -> &'static str {
 }
 
 /// One row per active pool entry. `Queries_GTID_sync` and the byte counters are not kept per
-/// server by rwproxy and read 0; `Queries` counts checkouts (statements and transactions).
+/// server by rwproxy and read 0.
 fn pool(ctx: &Context) -> Vec<Row> {
     let pools = ctx.pools();
     let now = std::time::Instant::now();
@@ -132,7 +132,7 @@ fn pool(ctx: &Context) -> Vec<Row> {
                 count(st.connects.load(Ordering::Relaxed)),
                 count(st.connect_failures.load(Ordering::Relaxed)),
                 count(st.max_used.load(Ordering::Relaxed)),
-                count(st.checkouts.load(Ordering::Relaxed)),
+                count(st.statements.load(Ordering::Relaxed)),
                 Int(0),
                 Int(0),
                 Int(0),
