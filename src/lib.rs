@@ -32,6 +32,7 @@ pub mod querylog;
 pub mod routing;
 pub mod server;
 pub mod session;
+pub mod shared;
 
 /// The hash map of the statement path (prepared statements, idle connections, hostgroups):
 /// foldhash, seeded per map, instead of SipHash, which showed as 6 % of the proxy's

@@ -83,6 +83,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Statements the proxy answered without a backend (well-known SETs).",
     ),
     ("rwproxy_read_retries_total", Kind::Counter, "Reads retried on another backend."),
+    (
+        "rwproxy_query_log_dropped_total",
+        Kind::Counter,
+        "Query log lines dropped because its writer fell behind.",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

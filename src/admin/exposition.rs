@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::backend::StateKind;
 use crate::metrics::Scrape;
 use crate::pool::health::ShunReason;
-use crate::session::Context;
+use crate::shared::Context;
 
 const SHUN_REASONS: [ShunReason; 5] = [
     ShunReason::Down,
@@ -110,4 +110,7 @@ fn sessions(ctx: &Context, out: &Scrape) {
     out.counter("rwproxy_primary_position_fetches_total", &[], ctx.fetcher.fetches.load(Ordering::Relaxed));
     out.counter("rwproxy_local_answers_total", &[], s.local_answers());
     out.counter("rwproxy_read_retries_total", &[], s.retries());
+    if let Some(log) = ctx.query_log.get() {
+        out.counter("rwproxy_query_log_dropped_total", &[], log.dropped.load(Ordering::Relaxed));
+    }
 }

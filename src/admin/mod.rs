@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::config::Secret;
 use crate::routing::Dialect;
-use crate::session::Context;
+use crate::shared::Context;
 
 /// The dialect to read SQL with when no backend was asked: the configured `server_version`,
 /// else the fallback version.
@@ -152,7 +152,7 @@ async fn reload(req: &http::Request, ctx: &Context) -> (u16, Value) {
         return (401, json!({"error": UNAUTHORIZED}));
     }
     let Some(requests) = ctx.reloads.get() else { return (503, json!({"error": "reload is not available"})) };
-    match crate::session::request(requests, None).await {
+    match crate::shared::request(requests, None).await {
         Ok(summary) => (200, json!({"reloaded": true, "summary": summary})),
         Err(error) => (400, json!({"reloaded": false, "error": error})),
     }

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::{Role, answer, http};
-use crate::session::Context;
+use crate::shared::Context;
 
 /// Connections served at once per listener; more are closed as they arrive.
 const MAX_CONNECTIONS: usize = 64;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::backend::StateKind;
 use crate::config::Secret;
-use crate::session::Context;
+use crate::shared::Context;
 
 pub fn servers(ctx: &Context) -> Value {
     let config = ctx.config();

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 use crate::backend::{BackendConnector, Credentials};
 use crate::config::{Config, Secret};
 use crate::pool::Pools;
-use crate::session::{self, Context};
+use crate::session;
+use crate::shared::Context;
 
 /// The sockets `run` serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
@@ -110,7 +111,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let sweeper = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(session::SWEEP_EVERY);
+            let mut tick = tokio::time::interval(crate::shared::SWEEP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

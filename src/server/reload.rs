@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::backend::BackendConnector;
 use crate::config::Config;
-use crate::session::Context;
+use crate::shared::Context;
 
-pub use crate::session::{ReloadRequest, request};
+pub use crate::shared::{ReloadRequest, request};
 
 pub struct Reloader {
     ctx: Arc<Context>,

@@ -180,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             // not report: reset the connection before reuse, to be safe.
             Kind::Ddl if !stmt.flags.has(Flags::LOCK_TABLES | Flags::UNLOCK_TABLES) => {
                 conn.residue.add(crate::backend::StateKind::StoredCode);
-                if super::schemas::drops_schema(sql, dialect) {
+                if crate::shared::schemas::drops_schema(sql, dialect) {
                     self.ctx.schemas.forget_all();
                 }
             }

@@ -6,10 +6,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::prepared::ExecFrames;
 use super::relay::{RelayError, Retryable, Tracking, relay_reply};
 use super::sync::Unavailable;
-use super::watched::{Canceller, Watched};
 use super::{Session, SessionError};
 use crate::protocol::{Packet, ReplyEnd, ReplyKind, ReplyTracker, caps, errcode};
 use crate::routing::{Route, Target};
+use crate::shared::watched::{Canceller, Watched};
 
 /// Unknown database, table, column: what a lagging replica says after DDL on the primary.
 const SCHEMA_LAG_ERRORS: [u16; 3] = [1049, 1146, 1054];

@@ -173,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// `KILL QUERY` of a backend thread, over a connection of its own as this session's user.
     async fn kill_backend_query(&self, addr: Arc<str>, thread: u32) -> Result<(), String> {
         let connector = self.ctx.pools().connector().clone();
-        super::watched::kill_query(&connector, &self.pool_key, &addr, thread).await
+        crate::shared::watched::kill_query(&connector, &self.pool_key, &addr, thread).await
     }
 }
 

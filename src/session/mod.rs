@@ -1,33 +1,23 @@
 //! One client connection: handshake, command loop, backend link, reply relay.
 
-pub mod auth;
+mod auth;
 mod bulk;
 mod change_user;
 mod commands;
 mod consistency;
-mod context;
 mod forward;
 mod kill;
-mod limits;
 mod local_set;
 mod outcome;
-pub mod pending;
 mod pins;
 mod prepared;
 mod record;
-mod registry;
-pub use registry::SWEEP_EVERY;
 mod relay;
-mod schemas;
 #[cfg(test)]
 mod size_probe;
 mod state;
-mod stats;
 mod stmt_backend;
 mod sync;
-pub mod throttle;
-mod universal;
-mod watched;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,11 +33,10 @@ use crate::protocol::{ClientCommand, PacketStream, ProtocolError, errcode, statu
 use crate::routing::gtid::GtidPos;
 use crate::routing::{Consistency, Dialect};
 pub use auth::Login;
-pub use context::{Context, ReloadRequest, request};
-pub use limits::{Limits, Slot};
 pub use pins::{PinReason, Pins};
 pub use relay::{RelayError, relay_reply};
-pub use stats::SessionStats;
+
+use crate::shared::{Context, Slot, registry};
 
 /// Why a session ended early. Logged once; never affects another session.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +59,18 @@ pub enum SessionError {
     Evicted,
     #[error("killed")]
     Killed,
+}
+
+impl From<crate::shared::login::LoginError> for SessionError {
+    fn from(e: crate::shared::login::LoginError) -> Self {
+        use crate::shared::login::LoginError;
+        match e {
+            LoginError::Protocol(p) => SessionError::Protocol(p),
+            LoginError::ClientGone => SessionError::ClientGone,
+            LoginError::AccessDenied(u) => SessionError::AccessDenied(u),
+            LoginError::Refused(r) => SessionError::Refused(r),
+        }
+    }
 }
 
 type Backend = Pooled<BackendConnector>;
@@ -332,7 +333,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Publishes a change in this session's pin reasons to the shared counters.
     fn publish_pins(&mut self) {
-        let now = if self.pins.any() { stats::mask(self.pins.reasons()) } else { 0 };
+        let now = if self.pins.any() { crate::shared::stats::mask(self.pins.reasons()) } else { 0 };
         self.ctx.stats.update(self.pin_mask, now);
         self.pin_mask = now;
     }

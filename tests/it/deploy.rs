@@ -56,7 +56,7 @@ fn compose_prometheus_and_grafana_files_are_valid() {
 
 #[test]
 fn kubernetes_manifests_are_complete_and_the_configmap_validates() {
-    let kinds: Vec<(String, Value)> = ["configmap", "deployment", "service", "hpa", "pdb"]
+    let kinds: Vec<(String, Value)> = ["configmap", "deployment", "service", "hpa", "pdb", "secret"]
         .iter()
         .map(|f| {
             let v = yaml(&format!("docker/k8s/{f}.yaml"));
@@ -72,6 +72,14 @@ fn kubernetes_manifests_are_complete_and_the_configmap_validates() {
     assert_eq!(find("Service")["spec"]["ports"][0]["port"], 6033);
     assert_eq!(find("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"], "rwproxy");
     assert!(find("PodDisruptionBudget")["spec"]["minAvailable"].is_number());
+    // Every secretKeyRef of the Deployment names a key of the Secret shipped with it.
+    let secret = find("Secret");
+    for env in container["env"].as_sequence().unwrap() {
+        let Some(r) = env["valueFrom"].get("secretKeyRef") else { continue };
+        assert_eq!(r["name"], secret["metadata"]["name"]);
+        let key = r["key"].as_str().unwrap();
+        assert!(secret["stringData"][key].is_string(), "the Secret lacks {key}");
+    }
     let toml = find("ConfigMap")["data"]["rwproxy.toml"].as_str().unwrap().to_string();
     let config = Config::parse(&toml, "k8s ConfigMap", &env).expect("the ConfigMap config passes validation");
     assert!(config.proxy.shutdown_delay.as_secs() >= 5, "readiness turns first on SIGTERM");

@@ -119,7 +119,7 @@ impl Admin {
                 let new = Config::parse(&text, "the staged change", &env)
                     .map_err(|e| format!("refused, nothing changed: {e}"))?;
                 let requests = self.ctx.reloads.get().ok_or("reload is not available")?;
-                let summary = crate::session::request(requests, Some(Box::new(new)))
+                let summary = crate::shared::request(requests, Some(Box::new(new)))
                     .await
                     .map_err(|e| format!("refused, nothing changed: {e}"))?;
                 tracing::info!("SQL admin: loaded to runtime ({summary})");

@@ -17,8 +17,8 @@ use crate::protocol::handshake::HandshakeV10;
 use crate::protocol::reply::{err_packet, ok_packet};
 use crate::protocol::resultset::encode_result_set;
 use crate::protocol::{ClientCommand, PacketStream, caps, status};
-use crate::session::Context;
-use crate::session::auth::authenticate;
+use crate::shared::Context;
+use crate::shared::login::authenticate;
 
 /// Admin connections at once; more are closed as they arrive.
 const MAX_CONNECTIONS: usize = 32;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::expr::Value;
 use super::toml_rows::Row;
-use crate::session::Context;
+use crate::shared::Context;
 
 use Value::{Int, Null};
 
@@ -165,7 +165,7 @@ fn global(ctx: &Context) -> Vec<Row> {
     let sum =
         |f: &dyn Fn(&crate::pool::PoolStats) -> u64| pools.servers().iter().map(|s| f(&s.stats)).sum::<u64>();
     let open: usize = pools.servers().iter().map(|s| s.open_count()).sum();
-    let in_trans = ctx.stats.pinned_now(crate::session::PinReason::Transaction).max(0);
+    let in_trans = ctx.stats.pinned_now(crate::backend::StateKind::Transaction).max(0);
     let v: Vec<(&str, u64)> = vec![
         ("Client_Connections_connected", u64::from(ctx.limits.current())),
         ("Client_Connections_created", ctx.metrics.accepted.load(Ordering::Relaxed)),

@@ -25,7 +25,7 @@ use tables::Layer;
 use toml_rows::Row;
 
 use crate::protocol::resultset::{Column, ColumnType};
-use crate::session::Context;
+use crate::shared::Context;
 
 /// One statement's answer.
 #[derive(Debug)]

@@ -40,7 +40,7 @@ pub struct Context {
     pub schemas: schemas::KnownSchemas,
     /// The query log, when `[query_log]` is configured (set by `server::run`).
     pub query_log: std::sync::OnceLock<crate::querylog::QueryLog>,
-    pub(super) next_id: AtomicU32,
+    pub(crate) next_id: AtomicU32,
 }
 
 impl Context {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use super::pins::PinReason;
+use crate::backend::StateKind as PinReason;
 use crate::backend::{KindSet, Mechanism, StateKind};
 
 const N: usize = StateKind::COUNT;
