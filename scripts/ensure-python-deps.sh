@@ -1,8 +1,8 @@
-# Sourced: a virtual environment (target/pyenv, first on PATH from here on) with Django,
+# Sourced: a virtual environment (target/pyenv, or $RWPROXY_PYENV; first on PATH from here on) with Django,
 # mysqlclient and pytest for the Django example's suite, mysqlclient's own tests and the load
 # benchmark. A venv because Debian's system Python refuses `pip install` (PEP 668); what
 # mysqlclient needs to build (gcc, Python's headers, the MariaDB client library) comes from apt.
-py_venv="$PWD/target/pyenv"
+py_venv="${RWPROXY_PYENV:-$PWD/target/pyenv}"
 py_sudo=""; [ "$(id -u)" -ne 0 ] && py_sudo="sudo"
 py_apt() {
   echo "installing $* (Debian packages) for the Python test dependencies" >&2
@@ -10,8 +10,8 @@ py_apt() {
   DEBIAN_FRONTEND=noninteractive $py_sudo apt-get install -y -qq "$@" >/dev/null
 }
 if [ ! -x "$py_venv/bin/python3" ]; then
-  python3 -c "import ensurepip, venv" >/dev/null 2>&1 || py_apt python3-venv
-  python3 -m venv "$py_venv"
+  # Debian's python3 makes a venv only with python3-venv (it brings ensurepip's wheels).
+  python3 -m venv "$py_venv" >/dev/null 2>&1 || { rm -rf "$py_venv"; py_apt python3-venv; python3 -m venv "$py_venv"; }
 fi
 export PATH="$py_venv/bin:$PATH"
 if ! python3 -c "import django, MySQLdb, pytest" >/dev/null 2>&1; then
