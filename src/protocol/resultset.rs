@@ -42,6 +42,18 @@ fn column_definition(table: &str, c: &Column) -> Vec<u8> {
     p
 }
 
+/// The reply to `COM_FIELD_LIST`: each column's definition (with the "default values" field
+/// that reply carries, NULL here), then EOF.
+pub fn encode_field_list(out: &mut Vec<u8>, table: &str, columns: &[Column], status: u16) {
+    let mut seq = 1;
+    for c in columns {
+        let mut def = column_definition(table, c);
+        def.push(0xfb);
+        seq = encode(out, seq, &def);
+    }
+    encode(out, seq, &eof(status));
+}
+
 fn eof(status: u16) -> [u8; 5] {
     let s = status.to_le_bytes();
     [0xfe, 0, 0, s[0], s[1]]

@@ -116,6 +116,13 @@ async fn connection(
             ClientCommand::Ping | ClientCommand::InitDb(_) | ClientCommand::ResetConnection => {
                 one(Answer::Ok { affected: 0 }, status::AUTOCOMMIT)
             }
+            ClientCommand::FieldList => {
+                // The CLI's name completion: the columns of the table named (NUL-terminated).
+                let body = packet.payload().get(1..).unwrap_or_default();
+                let name =
+                    String::from_utf8_lossy(body.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+                admin.field_list(&name)
+            }
             ClientCommand::Query(sql) => {
                 let sql = String::from_utf8_lossy(sql);
                 tracing::debug!(%peer, "SQL admin: {}", sql.chars().take(200).collect::<String>());
@@ -170,6 +177,7 @@ fn write_answer(out: &mut Vec<u8>, a: Answer, status: u16) {
                 1054 => "42S22",
                 1062 => "23000",
                 1064 | 1065 => "42000",
+                1193 => "HY000",
                 1146 => "42S02",
                 1047 => "08S01",
                 _ => "HY000",

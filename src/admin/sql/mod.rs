@@ -96,6 +96,7 @@ impl Admin {
             Err(e) if e.starts_with("Unknown column") => Answer::Err { code: 1054, message: e },
             Err(e) if e.starts_with("UNIQUE") => Answer::Err { code: 1062, message: e },
             Err(e) if e.starts_with("Table ") => Answer::Err { code: 1146, message: e },
+            Err(e) if e.starts_with("Unknown system variable") => Answer::Err { code: 1193, message: e },
             Err(e) => Answer::refused(e),
         }
     }
@@ -173,33 +174,91 @@ impl Admin {
         select::run(q, select::Source { spec, rows, variable: &variable, function: &function })
     }
 
+    /// The reply to `COM_FIELD_LIST` for `table` (an error when there is no such table).
+    pub fn field_list(&self, table: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        match tables::find(table) {
+            Some(spec) => {
+                let columns: Vec<Column> =
+                    spec.columns.iter().map(|(n, k, _)| Column { name: (*n).into(), kind: *k }).collect();
+                crate::protocol::resultset::encode_field_list(
+                    &mut out,
+                    spec.name,
+                    &columns,
+                    crate::protocol::status::AUTOCOMMIT,
+                );
+            }
+            None => {
+                let msg = format!("Table 'main.{table}' doesn't exist");
+                crate::protocol::packet::encode(
+                    &mut out,
+                    1,
+                    &crate::protocol::reply::err_packet(1146, "42S02", &msg),
+                );
+            }
+        }
+        out
+    }
+
     fn scope_for<'a>(&self, names: &'a [&'a str]) -> Scope<'a> {
         Scope { columns: names, variable: &|_| None, function: &|_| None }
     }
 }
 
-/// The few `@@variables` clients read on connect.
+/// Fixed answers to the `@@variables` clients (the CLI, JDBC and GUI tools) read on connect.
+const VARIABLES: &[(&str, Fixed)] = &[
+    ("version_comment", Fixed::Text("rwproxy admin")),
+    ("autocommit", Fixed::Int(1)),
+    ("auto_increment_increment", Fixed::Int(1)),
+    ("sql_mode", Fixed::Text("")),
+    ("init_connect", Fixed::Text("")),
+    ("max_allowed_packet", Fixed::Int(67_108_864)),
+    ("character_set_client", Fixed::Text("utf8")),
+    ("character_set_connection", Fixed::Text("utf8")),
+    ("character_set_results", Fixed::Text("utf8")),
+    ("character_set_server", Fixed::Text("utf8")),
+    ("character_set_database", Fixed::Text("utf8")),
+    ("character_set_system", Fixed::Text("utf8")),
+    ("collation_connection", Fixed::Text("utf8_general_ci")),
+    ("collation_server", Fixed::Text("utf8_general_ci")),
+    ("collation_database", Fixed::Text("utf8_general_ci")),
+    ("lower_case_table_names", Fixed::Int(0)),
+    ("tx_isolation", Fixed::Text("REPEATABLE-READ")),
+    ("transaction_isolation", Fixed::Text("REPEATABLE-READ")),
+    ("tx_read_only", Fixed::Int(0)),
+    ("transaction_read_only", Fixed::Int(0)),
+    ("read_only", Fixed::Int(0)),
+    ("time_zone", Fixed::Text("SYSTEM")),
+    ("system_time_zone", Fixed::Text("UTC")),
+    ("wait_timeout", Fixed::Int(28_800)),
+    ("interactive_timeout", Fixed::Int(28_800)),
+    ("net_buffer_length", Fixed::Int(16_384)),
+    ("net_write_timeout", Fixed::Int(60)),
+    ("performance_schema", Fixed::Int(0)),
+    ("query_cache_size", Fixed::Int(0)),
+    ("query_cache_type", Fixed::Text("OFF")),
+    ("have_ssl", Fixed::Text("DISABLED")),
+    ("protocol_version", Fixed::Int(10)),
+    ("version_compile_os", Fixed::Text("Linux")),
+    ("hostname", Fixed::Text("rwproxy")),
+    ("license", Fixed::Text("MIT")),
+];
+
+#[derive(Clone, Copy)]
+enum Fixed {
+    Int(i64),
+    Text(&'static str),
+}
+
+/// A `@@variable` as the admin answers it (`None`: unknown, ERR 1193 as a server answers).
 fn variable(ctx: &Context, name: &str, _connection_id: u32) -> Option<Value> {
-    let text = |s: &str| Some(Value::text(s));
     match name {
         "version" => Some(Value::text(format!("8.0.30 (rwproxy {} admin)", env!("CARGO_PKG_VERSION")))),
-        "version_comment" => text("rwproxy admin"),
-        "autocommit" | "auto_increment_increment" => Some(Value::Int(1)),
-        "sql_mode" | "init_connect" => text(""),
-        "max_allowed_packet" => Some(Value::Int(67_108_864)),
-        "character_set_client"
-        | "character_set_connection"
-        | "character_set_results"
-        | "character_set_server" => text("utf8"),
-        "collation_connection" | "collation_server" => text("utf8_general_ci"),
-        "lower_case_table_names" => Some(Value::Int(0)),
-        "tx_isolation" | "transaction_isolation" => text("REPEATABLE-READ"),
-        "time_zone" | "system_time_zone" => text("SYSTEM"),
-        "wait_timeout" | "interactive_timeout" => Some(Value::Int(28_800)),
         "port" => ctx.config().admin.sql.as_ref().map(|s| Value::Int(i64::from(s.listen.port()))),
-        "hostname" => text("rwproxy"),
-        "license" => text("MIT"),
-        _ => None,
+        _ => VARIABLES.iter().find(|(n, _)| *n == name).map(|(_, v)| match v {
+            Fixed::Int(i) => Value::Int(*i),
+            Fixed::Text(t) => Value::text(*t),
+        }),
     }
 }
 

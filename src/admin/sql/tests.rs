@@ -220,3 +220,23 @@ fn statements_split_outside_quotes_and_comments() {
         "REPLACE INTO mysql_servers VALUES (1)"
     );
 }
+
+/// `COM_FIELD_LIST` (the CLI's name completion) gets the table's columns, as a server's reply.
+#[tokio::test]
+async fn field_lists_are_answered_as_a_server_does() {
+    use crate::protocol::{ReplyKind, ReplyTracker, Step};
+    let a = admin(CONFIG, None);
+    let out = a.field_list("mysql_servers");
+    let mut tracker = ReplyTracker::new(ReplyKind::FieldList, false, false);
+    let (mut at, mut frames, mut done) = (0, 0, false);
+    while at < out.len() {
+        let (len, _) = crate::protocol::packet::frame_header(&out[at..]).unwrap();
+        done = matches!(tracker.on_frame(len, &out[at + 4..at + 4 + len]).unwrap(), Step::Done(_));
+        at += 4 + len;
+        frames += 1;
+    }
+    assert!(done && frames == 13, "12 columns and an EOF: {frames}");
+    assert_eq!(a.field_list("nope")[4], 0xff, "an unknown table is an error");
+    assert_eq!(rows(&a, "SELECT @@character_set_database, @@net_buffer_length").await, [["utf8", "16384"]]);
+    assert_eq!(err(&a, "SELECT @@no_such_variable").await.0, 1193);
+}
