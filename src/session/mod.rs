@@ -45,10 +45,11 @@ pub enum SessionError {
     Protocol(#[from] ProtocolError),
     #[error("client closed the connection")]
     ClientGone,
-    #[error("access denied for user {0:?}")]
-    AccessDenied(String),
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// The login itself failed (wrong password, client gone or broken mid-handshake).
+    #[error(transparent)]
+    Login(#[from] crate::shared::login::LoginError),
     #[error("backend failed mid-reply: {0}")]
     BackendMidReply(String),
     #[error("idle longer than the session's wait_timeout")]
@@ -59,18 +60,6 @@ pub enum SessionError {
     Evicted,
     #[error("killed")]
     Killed,
-}
-
-impl From<crate::shared::login::LoginError> for SessionError {
-    fn from(e: crate::shared::login::LoginError) -> Self {
-        use crate::shared::login::LoginError;
-        match e {
-            LoginError::Protocol(p) => SessionError::Protocol(p),
-            LoginError::ClientGone => SessionError::ClientGone,
-            LoginError::AccessDenied(u) => SessionError::AccessDenied(u),
-            LoginError::Refused(r) => SessionError::Refused(r),
-        }
-    }
 }
 
 type Backend = Pooled<BackendConnector>;
@@ -195,6 +184,7 @@ pub async fn serve<S>(
         Ok(())
         | Err(
             SessionError::ClientGone
+            | SessionError::Login(crate::shared::login::LoginError::ClientGone)
             | SessionError::IdleTimeout
             | SessionError::Killed
             | SessionError::LoginTimeout
@@ -202,7 +192,7 @@ pub async fn serve<S>(
         ) => {
             tracing::debug!(id, %peer, "session closed")
         }
-        Err(e @ SessionError::AccessDenied(_)) => {
+        Err(e @ SessionError::Login(crate::shared::login::LoginError::AccessDenied(_))) => {
             // Logged (rate-limited) by the throttle.
             ctx.metrics.refused(2);
             tracing::debug!(id, %peer, "login failed: {e}")
