@@ -33,6 +33,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod tls;
 
 /// The hash map of the statement path (prepared statements, idle connections, hostgroups):
 /// foldhash, seeded per map, instead of SipHash, which showed as 6 % of the proxy's

@@ -146,6 +146,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
+    // A certificate or key that does not load is a config error: say so before serving.
+    if let Some(t) = &config.tls {
+        rwproxy::tls::acceptor(t).map_err(anyhow::Error::msg)?;
+    }
     let limit = rwproxy::server::fds::raise_limit(&config).map_err(anyhow::Error::msg)?;
     tracing::debug!(limit, "file descriptor limit");
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -80,7 +80,7 @@ fn the_example_config_is_valid_and_explains_every_key() {
     let config = super::Config::parse(example, "config/example.toml", &|_| Some("x".into()))
         .unwrap_or_else(|e| panic!("config/example.toml: {e}"));
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    let structs: [(&str, Vec<&str>); 12] = [
+    let structs: [(&str, Vec<&str>); 13] = [
         ("[proxy]", fields::<ProxyFile>()),
         ("[pool]", fields::<PoolFile>()),
         ("[[servers]]", fields::<ServerFile>()),
@@ -93,9 +93,10 @@ fn the_example_config_is_valid_and_explains_every_key() {
         ("[metrics]", fields::<MetricsFile>()),
         ("[[query_rules]]", fields::<QueryRuleFile>()),
         ("[query_log]", fields::<QueryLogFile>()),
+        ("[tls]", fields::<TlsFile>()),
     ];
     let top = fields::<ConfigFile>();
-    assert_eq!(top.len(), 11, "a new top-level section needs its struct listed here: {top:?}");
+    assert_eq!(top.len(), 12, "a new top-level section needs its struct listed here: {top:?}");
     for (header, keys) in structs {
         assert!(!keys.is_empty(), "{header}: no fields read");
         let text = sections(example, header);

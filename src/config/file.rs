@@ -24,6 +24,14 @@ pub struct ConfigFile {
     #[serde(default)]
     pub query_rules: Vec<QueryRuleFile>,
     pub query_log: Option<QueryLogFile>,
+    pub tls: Option<TlsFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +133,8 @@ pub struct UserFile {
     pub default_schema: Option<String>,
     pub max_connections: Option<u32>,
     pub comment: Option<String>,
+    /// Refuse this user's logins that did not upgrade to TLS (MariaDB's `REQUIRE SSL`).
+    pub require_tls: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,6 +46,15 @@ pub struct Config {
     /// What is valid but probably not meant (inactive rules); `check-config` prints them.
     pub warnings: Vec<String>,
     pub query_log: Option<QueryLogConfig>,
+    /// TLS towards clients.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: the certificate (chain) and key clients are offered, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
 }
 
 /// `[query_log]`: one JSON line per statement, in a size-bounded rotated file.
@@ -225,6 +234,8 @@ pub struct UserConfig {
     pub default_hostgroup: u32,
     pub default_schema: Option<String>,
     pub max_connections: u32,
+    /// Logins without TLS are refused (as MariaDB refuses a `REQUIRE SSL` user).
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -107,6 +107,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         text: "".into(),
         warnings,
         query_log: raw.query_log.map(query_log).transpose()?,
+        tls: raw.tls.map(tls).transpose()?,
     })
 }
 
@@ -303,6 +304,7 @@ fn users(
                 default_schema: u.default_schema.filter(|s| !s.is_empty()),
                 max_connections: non_zero(u.max_connections, 10_000, &format!("{prefix}.max_connections"))?
                     .get(),
+                require_tls: u.require_tls.unwrap_or(false),
             })
         })
         .collect()
@@ -334,6 +336,18 @@ fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigE
     }
     let sql = a.sql.map(|q| sql_admin(q, env)).transpose()?;
     Ok(AdminConfig { listen, token, allow_without_token, sql })
+}
+
+fn tls(t: super::file::TlsFile) -> Result<TlsConfig, ConfigError> {
+    let file = |v: Option<String>, key: &str| -> Result<std::path::PathBuf, ConfigError> {
+        let path = required(v, key)?;
+        std::fs::metadata(&path).map_err(|e| invalid(key, format!("{path}: {e}")))?;
+        Ok(path.into())
+    };
+    Ok(TlsConfig {
+        cert_file: file(t.cert_file, "tls.cert_file")?,
+        key_file: file(t.key_file, "tls.key_file")?,
+    })
 }
 
 fn query_log(q: super::file::QueryLogFile) -> Result<QueryLogConfig, ConfigError> {

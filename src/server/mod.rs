@@ -54,6 +54,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let pools = Pools::new(&config, connector.clone());
     reload::apply_status(None, &config, &pools);
     let ctx = Context::new(config.clone(), pools);
+    if let Some(t) = &config.tls {
+        match crate::tls::acceptor(t) {
+            Ok(a) => ctx.tls.store(Some(Arc::new(a))),
+            Err(e) => tracing::error!("TLS is off: {e}"),
+        }
+    }
     if let Some(q) = &config.query_log {
         match crate::querylog::QueryLog::start(q) {
             Ok(log) => {
@@ -129,7 +135,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         // So a KILL from another session, or the idle sweeper, can shut this one down.
         let kill_switch = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
         tokio::spawn(async move {
-            session::serve(stream, peer, ctx, stop, kill_switch).await;
+            session::serve(crate::tls::ClientStream::Plain(stream), peer, ctx, stop, kill_switch).await;
             drop(alive);
         });
     };

@@ -91,12 +91,16 @@ impl Reloader {
                 warnings.push(format!("{key} changed: takes effect after a restart"));
             }
         }
+        // Certificates are read again on every reload (renewed files take effect); a bad one
+        // refuses the whole reload.
+        let tls = new.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let old_pools = self.ctx.pools();
         let connector = Arc::new(BackendConnector::new(&new));
         connector.inherit(old_pools.connector());
         let pools = old_pools.rebuild(&new, connector);
         self.ctx.metrics.add_hostgroups(new.servers.iter().map(|s| s.hostgroup));
         self.ctx.swap(new.clone(), pools.clone());
+        self.ctx.tls.store(tls.map(Arc::new));
         let (tx, rx) = watch::channel(false);
         if let Ok(mut stop) = self.monitor_stop.lock() {
             let _ = stop.send(true);

@@ -18,7 +18,10 @@ pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 
         (None, None) => cfg.proxy.fallback_server_version.as_bytes().to_vec(),
     };
     let backend_caps = version.as_ref().map_or(u32::MAX, |v| v.capabilities);
-    let capabilities = caps::SUPPORTED & (backend_caps | caps::PLUGIN_AUTH | caps::SECURE_CONNECTION);
+    let mut capabilities = caps::SUPPORTED & (backend_caps | caps::PLUGIN_AUTH | caps::SECURE_CONNECTION);
+    if ctx.tls.load().is_some() {
+        capabilities |= caps::SSL;
+    }
     // MariaDB's extensions only when the backends speak them (and so leave CLIENT_MYSQL unset).
     let mariadb_caps = match &version {
         Some(v) if capabilities & caps::LONG_PASSWORD == 0 => v.mariadb_caps & mariadb_caps::SUPPORTED,
@@ -37,13 +40,16 @@ pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 
 }
 
 /// Runs the connection phase up to (not including) the final OK.
-pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls>(
     stream: &mut PacketStream<S>,
     ctx: &Context,
     greeting: &HandshakeV10,
     peer: std::net::SocketAddr,
 ) -> Result<Login, SessionError> {
-    let check = |name: &str, salt: &[u8], reply: &[u8]| verify(ctx, name, salt, reply);
+    // A user who must use TLS is refused without it, as MariaDB refuses a `REQUIRE SSL` user.
+    let check = |name: &str, salt: &[u8], reply: &[u8], tls: bool| {
+        verify(ctx, name, salt, reply).filter(|u| tls || !u.require_tls)
+    };
     let mut login = authenticate(stream, ctx, greeting, peer, check).await.map_err(SessionError::from)?;
     if login.database.is_none() {
         login.database.clone_from(&login.user.default_schema);

@@ -141,7 +141,7 @@ pub async fn serve<S>(
     shutdown: watch::Receiver<bool>,
     kill_switch: Option<std::os::fd::RawFd>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls,
 {
     let (max_packet, connect_timeout, max_pending) = {
         let c = ctx.config();
@@ -202,7 +202,7 @@ pub async fn serve<S>(
 }
 
 /// Handshake, limits, initial schema; the session is ready for commands when this returns.
-async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+async fn login<S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls>(
     mut client: PacketStream<S>,
     ctx: &Arc<Context>,
     (id, peer): (u32, SocketAddr),

@@ -38,6 +38,9 @@ pub struct Context {
     pub throttle: throttle::Throttle,
     /// Schemas a backend confirmed, so logins naming them need no backend.
     pub schemas: schemas::KnownSchemas,
+    /// The TLS acceptor for clients (`[tls]`; swapped by reloads, so renewed certificates
+    /// take effect for new connections).
+    pub tls: arc_swap::ArcSwapOption<tokio_rustls::TlsAcceptor>,
     /// The query log, when `[query_log]` is configured (set by `server::run`).
     pub query_log: std::sync::OnceLock<crate::querylog::QueryLog>,
     pub(crate) next_id: AtomicU32,
@@ -64,6 +67,7 @@ impl Context {
             schemas: schemas::KnownSchemas::default(),
             reloads: std::sync::OnceLock::new(),
             query_log: std::sync::OnceLock::new(),
+            tls: arc_swap::ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })
     }

@@ -10,6 +10,7 @@ use crate::protocol::auth::NATIVE_PLUGIN;
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_request};
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, ProtocolError, caps, errcode};
+use crate::tls::StartTls;
 
 /// Why a login ended without a session.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum LoginError {
     AccessDenied(String),
     #[error("refused: {0}")]
     Refused(&'static str),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 /// A client that proved who it is (`U`: what the check returned for it).
@@ -35,40 +38,57 @@ pub struct Login<U = UserConfig> {
     pub collation: u8,
     /// Sequence id for the proxy's reply (OK or ERR) to the login.
     pub next_seq: u8,
+    /// The connection was upgraded to TLS.
+    pub tls: bool,
 }
 
-/// The connection phase with `check(user, salt, reply)` deciding who may log in (the SQL
-/// admin's login shares it): TLS refused, auth switch to native password, refusals throttled.
-pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin, U>(
+/// The connection phase with `check(user, salt, reply, tls)` deciding who may log in (the SQL
+/// admin's login shares it): the in-band TLS upgrade after an `SSLRequest` when the greeting
+/// offered it, the auth switch to native password, refusals throttled.
+pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + StartTls, U>(
     stream: &mut PacketStream<S>,
     ctx: &Context,
     greeting: &HandshakeV10,
     peer: std::net::SocketAddr,
-    check: impl FnOnce(&str, &[u8], &[u8]) -> Option<U>,
+    check: impl FnOnce(&str, &[u8], &[u8], bool) -> Option<U>,
 ) -> Result<Login<U>, LoginError> {
     stream.write_packet(0, &greeting.encode()).await?;
-    let packet = stream.read_packet(Some(1)).await?.ok_or(LoginError::ClientGone)?;
+    let mut packet = stream.read_packet(Some(1)).await?.ok_or(LoginError::ClientGone)?;
+    let mut seq = 1u8;
     if HandshakeResponse::is_ssl_request(packet.payload()) {
-        let (code, state) = errcode::HANDSHAKE;
-        let msg = "rwproxy: SSL is not supported on this listener; connect without TLS";
-        stream.write_packet(2, &err_packet(code, state, msg)).await?;
-        return Err(LoginError::Refused("client asked for TLS"));
+        let acceptor = if greeting.capabilities & caps::SSL != 0 { ctx.tls.load_full() } else { None };
+        let Some(acceptor) = acceptor else {
+            let (code, state) = errcode::HANDSHAKE;
+            let msg = "rwproxy: SSL is not configured on this listener (tls.cert_file); connect without TLS";
+            stream.write_packet(2, &err_packet(code, state, msg)).await?;
+            return Err(LoginError::Refused("client asked for TLS"));
+        };
+        // The ClientHello may already sit in the read buffer, behind the SSLRequest.
+        let buffered = stream.buffered().split();
+        stream
+            .stream_mut()
+            .start_tls(buffered, &acceptor)
+            .await
+            .map_err(|e| LoginError::Tls(e.to_string()))?;
+        packet = stream.read_packet(Some(2)).await?.ok_or(LoginError::ClientGone)?;
+        seq = 2;
     }
+    let tls = stream.get_ref().is_secure();
     let resp = HandshakeResponse::decode(packet.payload())?;
     let capabilities = resp.capabilities & greeting.capabilities;
     let mariadb_caps = resp.mariadb_caps & greeting.mariadb_caps;
     let wants_switch = resp.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
         || !(resp.auth_response.is_empty() || resp.auth_response.len() == 20);
     let (auth_response, next_seq) = if wants_switch && capabilities & caps::PLUGIN_AUTH != 0 {
-        stream.write_packet(2, &auth_switch_request(NATIVE_PLUGIN, &greeting.salt)).await?;
-        let p = stream.read_packet(Some(3)).await?.ok_or(LoginError::ClientGone)?;
-        (p.payload().to_vec(), 4)
+        stream.write_packet(seq + 1, &auth_switch_request(NATIVE_PLUGIN, &greeting.salt)).await?;
+        let p = stream.read_packet(Some(seq + 2)).await?.ok_or(LoginError::ClientGone)?;
+        (p.payload().to_vec(), seq + 3)
     } else {
-        (resp.auth_response.clone(), 2)
+        (resp.auth_response.clone(), seq + 1)
     };
     let username = String::from_utf8_lossy(&resp.username).into_owned();
     let user = names_fit(&resp.username, resp.database.as_deref())
-        .then(|| check(&username, &greeting.salt, &auth_response))
+        .then(|| check(&username, &greeting.salt, &auth_response, tls))
         .flatten();
     let Some(user) = user else {
         let (code, state) = errcode::ACCESS_DENIED;
@@ -81,7 +101,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin, U>(
     };
     let database =
         resp.database.as_ref().filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned());
-    Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq })
+    Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq, tls })
 }
 
 /// Longest user name accepted (MariaDB: 128 characters, up to 4 bytes each).

@@ -23,4 +23,5 @@ mod routing;
 mod semantics;
 mod setup;
 mod sql_admin;
+mod tls;
 mod visibility;

@@ -89,19 +89,19 @@ async fn connection(
     id: u32,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let _ = stream.set_nodelay(true);
-    let mut stream = PacketStream::new(stream, MAX_PACKET);
+    let mut stream = PacketStream::new(crate::tls::ClientStream::Plain(stream), MAX_PACKET);
     let salt = auth::new_salt();
     let greeting = HandshakeV10 {
         server_version: format!("8.0.30 (rwproxy {} admin)", env!("CARGO_PKG_VERSION")).into_bytes(),
         connection_id: id,
         salt: salt.to_vec(),
-        capabilities: CAPABILITIES,
+        capabilities: if ctx.tls.load().is_some() { CAPABILITIES | caps::SSL } else { CAPABILITIES },
         collation: 33,
         status: status::AUTOCOMMIT,
         auth_plugin: NATIVE_PLUGIN.as_bytes().to_vec(),
         mariadb_caps: 0,
     };
-    let login = authenticate(&mut stream, ctx, &greeting, peer, |n, s, r| check(ctx, n, s, r));
+    let login = authenticate(&mut stream, ctx, &greeting, peer, |n, s, r, _tls| check(ctx, n, s, r));
     let login = tokio::time::timeout(ctx.config().proxy.connect_timeout, login).await??;
     stream.write_packet(login.next_seq, &ok_packet(0, 0, status::AUTOCOMMIT, 0)).await?;
     stream.flush().await?;

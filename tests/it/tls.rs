@@ -1,0 +1,177 @@
+//! TLS from clients: the in-band upgrade after `SSLRequest` with the `mariadb` CLI (verifying
+//! the certificate against a CA the test makes), mysqlclient, PyMySQL and Node's two drivers;
+//! `require_tls` users; certificates read again on reload.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::cluster::DATABASE;
+use crate::support::{Proxy, cli, cluster, config_text, run_bounded};
+
+/// A CA and a server certificate for 127.0.0.1 / localhost signed by it, made with `openssl`.
+fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let ext = p("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (ca, ca_key, key, csr, cert) = (p("ca.pem"), p("ca.key"), p("key.pem"), p("csr.pem"), p("cert.pem"));
+    let subject = format!("/CN=rwproxy test CA {name}");
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", &subject],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]].concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &s(&cert),
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+    ]);
+    (ca, cert, key)
+}
+
+fn tls_section(cert: &Path, key: &Path) -> String {
+    format!(
+        "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    )
+}
+
+/// The shared config with TLS on and the `load` user required to use it.
+fn config(cert: &Path, key: &Path) -> String {
+    let text = config_text(cluster(), &tls_section(cert, key));
+    let marked = text.replace(
+        "username = \"load\"\npassword = \"load\"\n",
+        "username = \"load\"\npassword = \"load\"\nrequire_tls = true\n",
+    );
+    assert_ne!(marked, text, "the shared config has the load user");
+    marked
+}
+
+fn verified_cli(port: u16, ca: &Path, user: &str, sql: &str) -> (bool, String, String) {
+    let ca = format!("--ssl-ca={}", ca.display());
+    cli(
+        port,
+        &[
+            &format!("-u{user}"),
+            &format!("-p{user}"),
+            "--ssl",
+            &ca,
+            "--ssl-verify-server-cert",
+            "-e",
+            sql,
+            DATABASE,
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_upgrade_to_tls_and_require_tls_users_need_it() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-tls-{}", std::process::id()));
+    let (ca, cert, key) = certificates(&dir, "a");
+    let proxy = Proxy::start(&config(&cert, &key)).await;
+    let port = proxy.port();
+
+    let (ok, out, err) = verified_cli(port, &ca, "load", "status");
+    assert!(ok, "{err}");
+    assert!(out.contains("Cipher in use is TLS"), "the CLI verified the certificate and uses TLS: {out}");
+    let (ok, out, err) = verified_cli(port, &ca, "app", "SELECT @@server_id IS NOT NULL");
+    assert!(ok && out.contains('1'), "{err}");
+    // Plain connections still work for users that may use them ...
+    let (ok, _, err) = cli(port, &["-uapp", "-papp", "--skip-ssl", "-e", "SELECT 1"]);
+    assert!(ok, "{err}");
+    // ... and a require_tls user without TLS is refused as MariaDB refuses a REQUIRE SSL user.
+    let (ok, _, err) = cli(port, &["-uload", "-pload", "--skip-ssl", "-e", "SELECT 1"]);
+    assert!(!ok && err.contains("1045") && err.contains("Access denied"), "{err}");
+    // A client that verifies against another CA refuses the proxy's certificate.
+    let (other_ca, _, _) = certificates(&dir, "other");
+    let (ok, _, err) = verified_cli(port, &other_ca, "load", "SELECT 1");
+    assert!(!ok, "a certificate from an unknown CA must not verify: {err}");
+
+    // mysqlclient and PyMySQL verify against the test CA; the load user proves TLS was used.
+    let script = format!(
+        r#"
+import MySQLdb, pymysql, ssl
+a = MySQLdb.connect(host="127.0.0.1", port={port}, user="load", password="load", database="{DATABASE}", ssl={{"ca": "{ca}"}})
+c = a.cursor(); c.execute("SELECT 7"); print("mysqlclient", c.fetchone()[0])
+ctx = ssl.create_default_context(cafile="{ca}")
+b = pymysql.connect(host="127.0.0.1", port={port}, user="load", password="load", database="{DATABASE}", ssl=ctx)
+with b.cursor() as c: c.execute("SELECT 8"); print("pymysql", c.fetchone()[0], b._sock.version())
+"#,
+        ca = ca.display()
+    );
+    let out = run_bounded(
+        Command::new("python3").args(["-c", &script]),
+        Duration::from_secs(60),
+        "python TLS clients",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("mysqlclient 7") && stdout.contains("pymysql 8 TLSv1."), "{stdout}");
+
+    // Node's mariadb and mysql2 connectors, certificate verified.
+    let node = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node"));
+    let out = run_bounded(
+        Command::new("node")
+            .args(["tls.mjs", &port.to_string(), "load", "load", DATABASE, ca.to_str().unwrap()])
+            .current_dir(&node),
+        Duration::from_secs(60),
+        "node TLS clients",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((v["mariadb"].as_i64(), v["mysql2"].as_i64()), (Some(2), Some(4)), "{v}");
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Renewed certificate files take effect on reload, for new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_reads_renewed_certificates() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-tls-reload-{}", std::process::id()));
+    let (ca_a, cert_a, key_a) = certificates(&dir, "a");
+    let (ca_b, cert_b, key_b) = certificates(&dir, "b");
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::copy(&cert_a, &cert).unwrap();
+    std::fs::copy(&key_a, &key).unwrap();
+    let file = dir.join("rwproxy.toml");
+    std::fs::write(&file, config(&cert, &key)).unwrap();
+    let proxy = Proxy::start_file(&file).await;
+    assert!(verified_cli(proxy.port(), &ca_a, "load", "SELECT 1").0);
+    std::fs::copy(&cert_b, &cert).unwrap();
+    std::fs::copy(&key_b, &key).unwrap();
+    let (status, v) = proxy.admin_request("POST", "/reload").await;
+    assert_eq!(status, 200, "{v}");
+    assert!(verified_cli(proxy.port(), &ca_b, "load", "SELECT 1").0, "the renewed certificate is served");
+    assert!(!verified_cli(proxy.port(), &ca_a, "load", "SELECT 1").0, "the old one is not");
+    // A broken key refuses the reload and keeps serving the last good certificate.
+    std::fs::write(&key, "not a key").unwrap();
+    let (status, v) = proxy.admin_request("POST", "/reload").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("tls.key_file"), "{v}");
+    assert!(verified_cli(proxy.port(), &ca_b, "load", "SELECT 1").0);
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
