@@ -82,6 +82,7 @@ pub struct ProxyFile {
     pub max_allowed_packet: Option<u64>,
     pub server_version: Option<String>,
     pub fallback_server_version: Option<String>,
+    pub default_auth_plugin: Option<String>,
     pub shutdown_timeout_ms: Option<u64>,
     pub shutdown_delay_ms: Option<u64>,
     pub watch_config: Option<bool>,

@@ -120,6 +120,8 @@ pub struct ProxyConfig {
     pub server_version: Option<String>,
     /// Announced while no backend has been reached yet.
     pub fallback_server_version: String,
+    /// The plugin the greeting names (MySQL's `default_authentication_plugin`).
+    pub default_auth_plugin: &'static str,
     pub shutdown_timeout: Duration,
     /// On SIGTERM, `/ready` answers 503 for this long before the listener closes.
     pub shutdown_delay: Duration,

@@ -122,12 +122,22 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
     if let Some(v) = p.server_version.as_ref().filter(|v| v.is_empty() || v.contains('\0')) {
         return Err(invalid("proxy.server_version", format!("not a usable version string: {v:?}")));
     }
+    let default_auth_plugin = match p.default_auth_plugin.as_deref() {
+        None | Some("mysql_native_password") => "mysql_native_password",
+        Some("caching_sha2_password") => "caching_sha2_password",
+        Some(other) => {
+            let msg =
+                format!("expected \"mysql_native_password\" or \"caching_sha2_password\", got {other:?}");
+            return Err(invalid("proxy.default_auth_plugin", msg));
+        }
+    };
     Ok(ProxyConfig {
         listen: socket_addr(p.listen, "0.0.0.0:6033", "proxy.listen")?,
         max_connections: non_zero(p.max_connections, 2048, "proxy.max_connections")?.get(),
         max_allowed_packet: max_packet as usize,
         server_version: p.server_version,
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
+        default_auth_plugin,
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
         shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
         watch_config: p.watch_config.unwrap_or(false),

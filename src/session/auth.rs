@@ -3,11 +3,12 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Context, SessionError};
-use crate::config::{Secret, UserConfig};
-use crate::protocol::auth::{self, NATIVE_PLUGIN};
+use crate::config::UserConfig;
 use crate::protocol::handshake::HandshakeV10;
 use crate::protocol::{PacketStream, caps, mariadb_caps, status};
-pub use crate::shared::login::{Login, authenticate, names_fit, refusal_pause, shorten};
+pub use crate::shared::login::{
+    Login, Proof, Verdict, authenticate, check_secret, names_fit, refusal_pause, shorten,
+};
 
 pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 {
     let cfg = ctx.config();
@@ -34,7 +35,7 @@ pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 
         capabilities,
         collation: version.as_ref().map_or(45, |v| v.collation),
         status: status::AUTOCOMMIT,
-        auth_plugin: NATIVE_PLUGIN.as_bytes().to_vec(),
+        auth_plugin: cfg.proxy.default_auth_plugin.as_bytes().to_vec(),
         mariadb_caps,
     }
 }
@@ -47,8 +48,9 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls>
     peer: std::net::SocketAddr,
 ) -> Result<Login, SessionError> {
     // A user who must use TLS is refused without it, as MariaDB refuses a `REQUIRE SSL` user.
-    let check = |name: &str, salt: &[u8], reply: &[u8], tls: bool| {
-        verify(ctx, name, salt, reply).filter(|u| tls || !u.require_tls)
+    let check = |name: &str, salt: &[u8], proof: Proof<'_>, tls: bool| match verify(ctx, name, salt, proof) {
+        Verdict::Valid(u) if !tls && u.require_tls => Verdict::Wrong,
+        v => v,
     };
     let mut login = authenticate(stream, ctx, greeting, peer, check).await.map_err(SessionError::from)?;
     if login.database.is_none() {
@@ -57,22 +59,19 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls>
     Ok(login)
 }
 
-/// Checks a native-password reply against the configured user; learns SHA1(password) for
-/// users configured by hash so the proxy can log in to backends as them.
-pub fn verify(ctx: &Context, username: &str, salt: &[u8], reply: &[u8]) -> Option<UserConfig> {
+/// Checks a client's proof against the configured user; learns SHA1(password) for users
+/// configured by hash so the proxy can log in to backends as them.
+pub fn verify(ctx: &Context, username: &str, salt: &[u8], proof: Proof<'_>) -> Verdict<UserConfig> {
     let cfg = ctx.config();
-    let user = cfg.user(username.as_bytes())?;
-    let ok = match &user.secret {
-        Secret::Clear(pw) => {
-            crate::protocol::auth::constant_time_eq(&auth::scramble(salt, pw.as_bytes()), reply)
-        }
-        Secret::Hash(hash) => match auth::verify(salt, reply, hash) {
-            Some(stage1) => {
+    let Some(user) = cfg.user(username.as_bytes()) else { return Verdict::Wrong };
+    match check_secret(&user.secret, salt, proof) {
+        Verdict::Valid(learned) => {
+            if let Some(stage1) = learned {
                 ctx.pools().connector().learn(username, stage1);
-                true
             }
-            None => false,
-        },
-    };
-    ok.then(|| user.clone())
+            Verdict::Valid(user.clone())
+        }
+        Verdict::Wrong => Verdict::Wrong,
+        Verdict::Unverifiable => Verdict::Unverifiable,
+    }
 }

@@ -49,8 +49,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let seq = 3;
         self.start_over(req.collation.map_or(self.login.collation, |c| c as u8));
         let username = String::from_utf8_lossy(&req.username).into_owned();
+        let tls = self.login.tls;
         let verified = auth::names_fit(&req.username, req.database.as_deref())
-            .then(|| auth::verify(&self.ctx, &username, &self.salt, &reply))
+            .then(|| match auth::verify(&self.ctx, &username, &self.salt, auth::Proof::Native(&reply)) {
+                auth::Verdict::Valid(u) if tls || !u.require_tls => Some(u),
+                _ => None,
+            })
             .flatten();
         let Some(user) = verified else {
             let username = auth::shorten(&username);

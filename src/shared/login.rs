@@ -5,8 +5,8 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Context;
-use crate::config::UserConfig;
-use crate::protocol::auth::NATIVE_PLUGIN;
+use crate::config::{Secret, UserConfig};
+use crate::protocol::auth::{self, NATIVE_PLUGIN, SHA2_FAST_AUTH_OK, SHA2_FULL_AUTH, SHA2_PLUGIN};
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_request};
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, ProtocolError, caps, errcode};
@@ -42,57 +42,75 @@ pub struct Login<U = UserConfig> {
     pub tls: bool,
 }
 
-/// The connection phase with `check(user, salt, reply, tls)` deciding who may log in (the SQL
+/// What a client offered as proof that it knows the password of the salt's greeting.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A `mysql_native_password` scramble.
+    Native(&'a [u8]),
+    /// A `caching_sha2_password` scramble (fast authentication).
+    Sha2(&'a [u8]),
+    /// The password itself (`caching_sha2_password`'s full authentication, over TLS only).
+    Clear(&'a [u8]),
+}
+
+/// What a check made of a proof.
+#[derive(Debug)]
+pub enum Verdict<U> {
+    Valid(U),
+    Wrong,
+    /// The proof cannot be checked against what is configured (a `caching_sha2_password`
+    /// scramble for a user known only by a native hash): ask for another kind.
+    Unverifiable,
+}
+
+/// Checks a proof against a configured secret; `Valid` carries SHA1(password) when it was
+/// learned (a user configured by hash only), which lets the proxy log in to backends as it.
+pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<Option<auth::Stage1>> {
+    let valid = |ok: bool| if ok { Verdict::Valid(None) } else { Verdict::Wrong };
+    match (secret, proof) {
+        (Secret::Clear(pw), Proof::Native(r)) => {
+            valid(auth::constant_time_eq(&auth::scramble(salt, pw.as_bytes()), r))
+        }
+        (Secret::Clear(pw), Proof::Sha2(r)) => valid(auth::sha2_verify(salt, r, pw.as_bytes())),
+        (Secret::Clear(pw), Proof::Clear(given)) => valid(auth::constant_time_eq(pw.as_bytes(), given)),
+        (Secret::Hash(h), Proof::Native(r)) => {
+            auth::verify(salt, r, h).map_or(Verdict::Wrong, |s| Verdict::Valid(Some(s)))
+        }
+        (Secret::Hash(_), Proof::Sha2(_)) => Verdict::Unverifiable,
+        (Secret::Hash(h), Proof::Clear(given)) if auth::constant_time_eq(&auth::native_hash(given), h) => {
+            Verdict::Valid(Some(auth::stage1(given)))
+        }
+        (Secret::Hash(_), Proof::Clear(_)) => Verdict::Wrong,
+    }
+}
+
+/// The connection phase with `check(user, salt, proof, tls)` deciding who may log in (the SQL
 /// admin's login shares it): the in-band TLS upgrade after an `SSLRequest` when the greeting
-/// offered it, the auth switch to native password, refusals throttled.
+/// offered it; `caching_sha2_password` when the client answers with it (fast authentication,
+/// full authentication over TLS), else `mysql_native_password` (switched to when needed);
+/// refusals throttled.
 pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + StartTls, U>(
     stream: &mut PacketStream<S>,
     ctx: &Context,
     greeting: &HandshakeV10,
     peer: std::net::SocketAddr,
-    check: impl FnOnce(&str, &[u8], &[u8], bool) -> Option<U>,
+    check: impl Fn(&str, &[u8], Proof<'_>, bool) -> Verdict<U>,
 ) -> Result<Login<U>, LoginError> {
-    stream.write_packet(0, &greeting.encode()).await?;
-    let mut packet = stream.read_packet(Some(1)).await?.ok_or(LoginError::ClientGone)?;
-    let mut seq = 1u8;
-    if HandshakeResponse::is_ssl_request(packet.payload()) {
-        let acceptor = if greeting.capabilities & caps::SSL != 0 { ctx.tls.load_full() } else { None };
-        let Some(acceptor) = acceptor else {
-            let (code, state) = errcode::HANDSHAKE;
-            let msg = "rwproxy: SSL is not configured on this listener (tls.cert_file); connect without TLS";
-            stream.write_packet(2, &err_packet(code, state, msg)).await?;
-            return Err(LoginError::Refused("client asked for TLS"));
-        };
-        // The ClientHello may already sit in the read buffer, behind the SSLRequest.
-        let buffered = stream.buffered().split();
-        stream
-            .stream_mut()
-            .start_tls(buffered, &acceptor)
-            .await
-            .map_err(|e| LoginError::Tls(e.to_string()))?;
-        packet = stream.read_packet(Some(2)).await?.ok_or(LoginError::ClientGone)?;
-        seq = 2;
-    }
+    let (packet, seq) = response(stream, ctx, greeting).await?;
     let tls = stream.get_ref().is_secure();
     let resp = HandshakeResponse::decode(packet.payload())?;
     let capabilities = resp.capabilities & greeting.capabilities;
     let mariadb_caps = resp.mariadb_caps & greeting.mariadb_caps;
-    let wants_switch = resp.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
-        || !(resp.auth_response.is_empty() || resp.auth_response.len() == 20);
-    let (auth_response, next_seq) = if wants_switch && capabilities & caps::PLUGIN_AUTH != 0 {
-        stream.write_packet(seq + 1, &auth_switch_request(NATIVE_PLUGIN, &greeting.salt)).await?;
-        let p = stream.read_packet(Some(seq + 2)).await?.ok_or(LoginError::ClientGone)?;
-        (p.payload().to_vec(), seq + 3)
-    } else {
-        (resp.auth_response.clone(), seq + 1)
-    };
     let username = String::from_utf8_lossy(&resp.username).into_owned();
-    let user = names_fit(&resp.username, resp.database.as_deref())
-        .then(|| check(&username, &greeting.salt, &auth_response, tls))
-        .flatten();
-    let Some(user) = user else {
+    let fits = names_fit(&resp.username, resp.database.as_deref());
+    let exchange =
+        Exchange { seq, tls, fits, plugin_auth: capabilities & caps::PLUGIN_AUTH != 0, salt: &greeting.salt };
+    let check =
+        |proof: Proof<'_>| if fits { check(&username, &greeting.salt, proof, tls) } else { Verdict::Wrong };
+    let (verdict, next_seq, proof_given) = exchange.prove(stream, &resp, check).await?;
+    let Verdict::Valid(user) = verdict else {
         let (code, state) = errcode::ACCESS_DENIED;
-        let using = if auth_response.is_empty() { "NO" } else { "YES" };
+        let using = if proof_given { "YES" } else { "NO" };
         let shown = shorten(&username);
         let msg = format!("Access denied for user '{shown}'@'{}' (using password: {using})", peer.ip());
         refusal_pause(ctx, peer, &shown).await;
@@ -102,6 +120,87 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + StartTls, U>(
     let database =
         resp.database.as_ref().filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned());
     Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq, tls })
+}
+
+/// Sends the greeting and reads the handshake response, upgrading to TLS first when the client
+/// asks (`SSLRequest`) and the greeting offered it; returns the response and its sequence id.
+async fn response<S: AsyncRead + AsyncWrite + Unpin + StartTls>(
+    stream: &mut PacketStream<S>,
+    ctx: &Context,
+    greeting: &HandshakeV10,
+) -> Result<(crate::protocol::Packet, u8), LoginError> {
+    stream.write_packet(0, &greeting.encode()).await?;
+    let packet = stream.read_packet(Some(1)).await?.ok_or(LoginError::ClientGone)?;
+    if !HandshakeResponse::is_ssl_request(packet.payload()) {
+        return Ok((packet, 1));
+    }
+    let acceptor = if greeting.capabilities & caps::SSL != 0 { ctx.tls.load_full() } else { None };
+    let Some(acceptor) = acceptor else {
+        let (code, state) = errcode::HANDSHAKE;
+        let msg = "rwproxy: SSL is not configured on this listener (tls.cert_file); connect without TLS";
+        stream.write_packet(2, &err_packet(code, state, msg)).await?;
+        return Err(LoginError::Refused("client asked for TLS"));
+    };
+    // The ClientHello may already sit in the read buffer, behind the SSLRequest.
+    let buffered = stream.buffered().split();
+    stream.stream_mut().start_tls(buffered, &acceptor).await.map_err(|e| LoginError::Tls(e.to_string()))?;
+    let packet = stream.read_packet(Some(2)).await?.ok_or(LoginError::ClientGone)?;
+    Ok((packet, 2))
+}
+
+/// Where the password exchange stands after the handshake response.
+struct Exchange<'a> {
+    /// The response's sequence id.
+    seq: u8,
+    tls: bool,
+    fits: bool,
+    plugin_auth: bool,
+    salt: &'a [u8],
+}
+
+impl Exchange<'_> {
+    /// Checks the response's proof and asks for another when it cannot be checked:
+    /// `caching_sha2_password`'s fast path, its full authentication over TLS, or a switch to
+    /// `mysql_native_password`. Returns the verdict, the sequence id of the proxy's answer and
+    /// whether the client gave a password.
+    async fn prove<S: AsyncRead + AsyncWrite + Unpin, U>(
+        &self,
+        stream: &mut PacketStream<S>,
+        resp: &HandshakeResponse,
+        check: impl Fn(Proof<'_>) -> Verdict<U>,
+    ) -> Result<(Verdict<U>, u8, bool), LoginError> {
+        let plugin = resp.auth_plugin.as_deref();
+        let sha2 = self.plugin_auth && plugin == Some(SHA2_PLUGIN.as_bytes());
+        let reply = &resp.auth_response;
+        let verdict = check(if sha2 { Proof::Sha2(reply) } else { Proof::Native(reply) });
+        let next = self.seq + 1;
+        let wants_switch = !sha2
+            && (plugin.is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
+                || !(reply.is_empty() || reply.len() == 20));
+        match verdict {
+            Verdict::Valid(_) if sha2 => {
+                stream.write_packet(next, &SHA2_FAST_AUTH_OK).await?;
+                Ok((verdict, next + 1, !reply.is_empty()))
+            }
+            Verdict::Unverifiable if sha2 && self.tls => {
+                // Full authentication: over TLS the client sends the password itself.
+                stream.write_packet(next, &SHA2_FULL_AUTH).await?;
+                let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
+                let password = p.payload().strip_suffix(&[0]).unwrap_or(p.payload());
+                Ok((check(Proof::Clear(password)), next + 2, !password.is_empty()))
+            }
+            Verdict::Unverifiable | Verdict::Wrong | Verdict::Valid(_)
+                if self.plugin_auth && (wants_switch || matches!(verdict, Verdict::Unverifiable)) =>
+            {
+                stream.write_packet(next, &auth_switch_request(NATIVE_PLUGIN, self.salt)).await?;
+                let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
+                let given = !p.payload().is_empty();
+                let v = if self.fits { check(Proof::Native(p.payload())) } else { Verdict::Wrong };
+                Ok((v, next + 2, given))
+            }
+            v => Ok((v, next, !reply.is_empty())),
+        }
+    }
 }
 
 /// Longest user name accepted (MariaDB: 128 characters, up to 4 bytes each).

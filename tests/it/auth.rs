@@ -78,33 +78,53 @@ async fn per_user_and_proxy_connection_limits_give_1040() {
     proxy.shutdown().await;
 }
 
-/// A MySQL 8 client library answers with caching_sha2_password; the proxy switches it to
-/// mysql_native_password with an AuthSwitchRequest.
+/// A MySQL 8/9 client library answers with caching_sha2_password: a user with a clear
+/// password gets its fast authentication (AuthMoreData 0x03, then OK); a user known only by its
+/// native hash, without TLS, is switched to mysql_native_password with the greeting's salt; a
+/// wrong scramble is refused at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caching_sha2_client_is_switched_to_native_password() {
+async fn caching_sha2_clients_get_fast_auth_or_a_switch_to_native_password() {
+    use rwproxy::protocol::auth::sha2_scramble;
     let proxy = Proxy::default().await;
-    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    let mut s = PacketStream::new(tcp, 1 << 20);
-    let g = s.read_packet(Some(0)).await.unwrap().unwrap();
-    let g = HandshakeV10::decode(g.payload()).unwrap();
-    let resp = HandshakeResponse {
+    let start = |user: &'static str| async move {
+        let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        let mut s = PacketStream::new(tcp, 1 << 20);
+        let g = s.read_packet(Some(0)).await.unwrap().unwrap();
+        (s, HandshakeV10::decode(g.payload()).unwrap(), user)
+    };
+    let response = |user: &str, auth_response: Vec<u8>| HandshakeResponse {
         capabilities: BASE_CAPS | caps::PLUGIN_AUTH_LENENC_DATA,
         max_packet: 1 << 24,
         collation: 45,
-        username: APP_USER.as_bytes().to_vec(),
-        auth_response: vec![7; 32],
+        username: user.as_bytes().to_vec(),
+        auth_response,
         database: None,
         auth_plugin: Some(b"caching_sha2_password".to_vec()),
         mariadb_caps: 0,
     };
-    s.write_packet(1, &resp.encode()).await.unwrap();
+    let (mut s, g, user) = start(APP_USER).await;
+    s.write_packet(1, &response(user, sha2_scramble(&g.salt, APP_PASSWORD.as_bytes())).encode())
+        .await
+        .unwrap();
+    let more = s.read_packet(Some(2)).await.unwrap().unwrap();
+    assert_eq!(more.payload(), [0x01, 0x03], "fast authentication succeeded");
+    let ok = s.read_packet(Some(3)).await.unwrap().unwrap();
+    assert_eq!(ok.payload()[0], 0x00, "{:?}", parse_err(ok.payload()));
+
+    let (mut s, g, user) = start("hashed").await;
+    s.write_packet(1, &response(user, sha2_scramble(&g.salt, b"secret")).encode()).await.unwrap();
     let switch = s.read_packet(Some(2)).await.unwrap().unwrap();
     let (plugin, salt) = parse_auth_switch(switch.payload()).unwrap();
     assert_eq!(plugin, NATIVE_PLUGIN.as_bytes());
     assert_eq!(salt, g.salt, "the switch reuses the greeting's salt");
-    s.write_packet(3, &scramble(&salt, APP_PASSWORD.as_bytes())).await.unwrap();
+    s.write_packet(3, &scramble(&salt, b"secret")).await.unwrap();
     let ok = s.read_packet(Some(4)).await.unwrap().unwrap();
     assert_eq!(ok.payload()[0], 0x00, "{:?}", parse_err(ok.payload()));
+
+    let (mut s, g, user) = start(APP_USER).await;
+    s.write_packet(1, &response(user, sha2_scramble(&g.salt, b"wrong")).encode()).await.unwrap();
+    let err = s.read_packet(Some(2)).await.unwrap().unwrap();
+    assert_eq!(parse_err(err.payload()).map(|e| e.0), Some(1045));
     proxy.shutdown().await;
 }
 
@@ -121,7 +141,7 @@ async fn tls_request_gets_a_clear_error() {
     let err = s.read_packet(Some(2)).await.unwrap().unwrap();
     let (code, msg) = parse_err(err.payload()).unwrap();
     assert_eq!(code, 1043);
-    assert!(msg.contains("SSL is not supported"), "{msg}");
+    assert!(msg.contains("SSL is not configured"), "{msg}");
     // Without TLS the same client works.
     let (ok, out, err) = cli(proxy.port(), &["-uapp", "-papp", "--skip-ssl", "-N", "-e", "SELECT 1"]);
     assert!(ok, "{err}");

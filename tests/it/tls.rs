@@ -175,3 +175,70 @@ async fn a_reload_reads_renewed_certificates() {
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `caching_sha2_password` (what MySQL 8.4/9 clients speak): fast authentication for users
+/// with a clear password, full authentication over TLS for a user known only by its native
+/// hash (the proxy then logs in to the backends as it), a switch to native password without
+/// TLS; wrong passwords refused. Clients: PyMySQL, mysql-connector-python's newest release,
+/// Node's mysql2 and the `mariadb` CLI (its caching_sha2 plugin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caching_sha2_password_clients_log_in() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-sha2-{}", std::process::id()));
+    let (ca, cert, key) = certificates(&dir, "a");
+    let text = config(&cert, &key).replacen(
+        "[proxy]\n",
+        "[proxy]\ndefault_auth_plugin = \"caching_sha2_password\"\n",
+        1,
+    );
+    let proxy = Proxy::start(&text).await;
+    let port = proxy.port();
+    let script = format!(
+        r#"
+import pymysql, ssl, mysql.connector
+ctx = ssl.create_default_context(cafile="{ca}")
+def py(user, pw, tls):
+    c = pymysql.connect(host="127.0.0.1", port={port}, user=user, password=pw, database="{DATABASE}", ssl=ctx if tls else None)
+    with c.cursor() as cur: cur.execute("SELECT CURRENT_USER()"); return c._auth_plugin_name, cur.fetchone()[0].split("@")[0]
+print("fast", *py("app", "app", False))
+print("full", *py("hashed", "secret", True))
+print("switch", *py("hashed", "secret", False))
+try:
+    py("app", "wrong", False); print("wrong accepted")
+except pymysql.err.OperationalError as e:
+    print("wrong", e.args[0])
+m = mysql.connector.connect(host="127.0.0.1", port={port}, user="app", password="app", database="{DATABASE}", ssl_disabled=True)
+cur = m.cursor(); cur.execute("SELECT 41 + 1"); print("connector", mysql.connector.__version__, cur.fetchone()[0])
+"#,
+        ca = ca.display()
+    );
+    let out = run_bounded(
+        Command::new("python3").args(["-c", &script]),
+        Duration::from_secs(60),
+        "caching_sha2 clients",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    for line in
+        ["fast caching_sha2_password app", "full caching_sha2_password hashed", "switch", "wrong 1045", "42"]
+    {
+        assert!(stdout.contains(line), "{line:?} missing in:\n{stdout}");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("switch") && l.ends_with("hashed")), "{stdout}");
+    let (ok, _, err) = cli(port, &["-uapp", "-papp", "--skip-ssl", "-e", "SELECT 1"]);
+    assert!(ok, "the mariadb CLI with the caching_sha2 greeting: {err}");
+    let node = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node"));
+    let out = run_bounded(
+        Command::new("node")
+            .args(["tls.mjs", &port.to_string(), "hashed", "secret", DATABASE, ca.to_str().unwrap()])
+            .current_dir(&node),
+        Duration::from_secs(60),
+        "node caching_sha2 clients",
+    );
+    assert!(
+        out.status.success(),
+        "full authentication over TLS from Node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,14 +11,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::{Admin, Answer};
-use crate::config::Secret;
 use crate::protocol::auth::{self, NATIVE_PLUGIN};
 use crate::protocol::handshake::HandshakeV10;
 use crate::protocol::reply::{err_packet, ok_packet};
 use crate::protocol::resultset::encode_result_set;
 use crate::protocol::{ClientCommand, PacketStream, caps, status};
 use crate::shared::Context;
-use crate::shared::login::authenticate;
+use crate::shared::login::{Proof, Verdict, authenticate, check_secret};
 
 /// Admin connections at once; more are closed as they arrive.
 const MAX_CONNECTIONS: usize = 32;
@@ -70,15 +69,14 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Futu
 }
 
 /// The admin password check (constant time for clear passwords).
-fn check(ctx: &Context, name: &str, salt: &[u8], reply: &[u8]) -> Option<String> {
+fn check(ctx: &Context, name: &str, salt: &[u8], proof: Proof<'_>) -> Verdict<String> {
     let cfg = ctx.config();
-    let sql = cfg.admin.sql.as_ref()?;
-    let ok = sql.username == name
-        && match &sql.secret {
-            Secret::Clear(p) => auth::constant_time_eq(&auth::scramble(salt, p.as_bytes()), reply),
-            Secret::Hash(h) => auth::verify(salt, reply, h).is_some(),
-        };
-    ok.then(|| name.to_string())
+    let Some(sql) = cfg.admin.sql.as_ref().filter(|s| s.username == name) else { return Verdict::Wrong };
+    match check_secret(&sql.secret, salt, proof) {
+        Verdict::Valid(_) => Verdict::Valid(name.to_string()),
+        Verdict::Wrong => Verdict::Wrong,
+        Verdict::Unverifiable => Verdict::Unverifiable,
+    }
 }
 
 async fn connection(
@@ -101,7 +99,7 @@ async fn connection(
         auth_plugin: NATIVE_PLUGIN.as_bytes().to_vec(),
         mariadb_caps: 0,
     };
-    let login = authenticate(&mut stream, ctx, &greeting, peer, |n, s, r, _tls| check(ctx, n, s, r));
+    let login = authenticate(&mut stream, ctx, &greeting, peer, |n, s, p, _tls| check(ctx, n, s, p));
     let login = tokio::time::timeout(ctx.config().proxy.connect_timeout, login).await??;
     stream.write_packet(login.next_seq, &ok_packet(0, 0, status::AUTOCOMMIT, 0)).await?;
     stream.flush().await?;
