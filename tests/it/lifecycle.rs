@@ -18,7 +18,7 @@ async fn send_garbage(port: u16, after_login: bool, bytes: Vec<u8>) -> Vec<u8> {
         let r = raw::connect(port, APP_USER, APP_PASSWORD, None, 0).await.unwrap();
         r.stream.into_inner()
     } else {
-        TcpStream::connect(("127.0.0.1", port)).await.unwrap()
+        Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap()) as raw::Stream
     };
     let _ = s.write_all(&bytes).await;
     let mut out = Vec::new();

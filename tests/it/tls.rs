@@ -7,60 +7,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::cluster::DATABASE;
-use crate::support::{Proxy, cli, cluster, config_text, run_bounded};
-
-/// A CA and a server certificate for 127.0.0.1 / localhost signed by it, made with `openssl`.
-fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = |f: &str| dir.join(format!("{name}-{f}"));
-    let ext = p("ext.cnf");
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().expect("openssl is installed");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    let (ca, ca_key, key, csr, cert) = (p("ca.pem"), p("ca.key"), p("key.pem"), p("csr.pem"), p("cert.pem"));
-    let subject = format!("/CN=rwproxy test CA {name}");
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &["-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", &subject],
-    ]
-    .concat());
-    run(&[&["req"][..], &ec, &["-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]].concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-out",
-        &s(&cert),
-        "-days",
-        "2",
-        "-extfile",
-        &s(&ext),
-    ]);
-    (ca, cert, key)
-}
-
-fn tls_section(cert: &Path, key: &Path) -> String {
-    format!(
-        "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
-        cert.display().to_string(),
-        key.display().to_string()
-    )
-}
+use crate::support::{Proxy, certificates, cli, cluster, config_text, run_bounded};
 
 /// The shared config with TLS on and the `load` user required to use it.
 fn config(cert: &Path, key: &Path) -> String {
-    let text = config_text(cluster(), &tls_section(cert, key));
+    let text = config_text(cluster(), &crate::support::tls_section(cert, key));
     let marked = text.replace(
         "username = \"load\"\npassword = \"load\"\n",
         "username = \"load\"\npassword = \"load\"\nrequire_tls = true\n",

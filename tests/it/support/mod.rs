@@ -7,6 +7,8 @@ pub mod fake;
 pub mod raw;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use cluster::{APP_PASSWORD, APP_USER, Cluster, DATABASE, MONITOR_PASSWORD, MONITOR_USER};
@@ -27,7 +29,70 @@ pub fn cluster() -> &'static Cluster {
     })
 }
 
-/// A config for the shared cluster: hostgroup 0 = primary, 1 = replicas; `extra` is appended.
+/// `RWPROXY_TEST_TLS=1`: every proxy the tests start offers TLS (`[tls]` with the harness's
+/// certificate) and every test client connecting through one uses it, verifying the harness's
+/// CA; connections straight to the cluster stay plain.
+pub fn tls_on() -> bool {
+    std::env::var_os("RWPROXY_TEST_TLS").is_some_and(|v| v == "1")
+}
+
+/// The harness's CA, certificate and key (made once per test binary).
+pub fn harness_certificates() -> &'static (PathBuf, PathBuf, PathBuf) {
+    static CERTS: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
+    CERTS.get_or_init(|| certificates(&cluster().dir.join("tls"), "harness"))
+}
+
+/// A CA and a server certificate for 127.0.0.1 / localhost signed by it, made with `openssl`.
+pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let ext = p("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (ca, ca_key, key, csr, cert) = (p("ca.pem"), p("ca.key"), p("key.pem"), p("csr.pem"), p("cert.pem"));
+    let subject = format!("/CN=rwproxy test CA {name}");
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", &subject],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]].concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &s(&cert),
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+    ]);
+    (ca, cert, key)
+}
+
+pub fn tls_section(cert: &Path, key: &Path) -> String {
+    format!(
+        "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    )
+}
+
+/// A config for the shared cluster: hostgroup 0 = primary, 1 = replicas; `extra` is appended
+/// (and `[tls]` after it with `RWPROXY_TEST_TLS=1`).
 pub fn config_text(c: &Cluster, extra: &str) -> String {
     let mut t = String::from("[proxy]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n");
     t += "[pool]\nconnect_timeout_ms = 2000\ncheckout_timeout_ms = 3000\n";
@@ -47,7 +112,15 @@ pub fn config_text(c: &Cluster, extra: &str) -> String {
     );
     t += "[replication]\nwriter_hostgroup = 0\nreader_hostgroup = 1\n";
     t += "[admin]\nlisten = \"127.0.0.1:0\"\nallow_without_token = true\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
-    t + extra
+    t += extra;
+    if tls_on() && !extra.contains("[tls]") {
+        let (_, cert, key) = harness_certificates();
+        // The application user must use TLS: a test client that did not would fail here.
+        let app = format!("username = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n");
+        t = t.replacen(&app, &format!("{app}require_tls = true\n"), 1);
+        t = format!("{t}\n{}", tls_section(cert, key));
+    }
+    t
 }
 
 pub struct Proxy {
@@ -155,13 +228,18 @@ impl Proxy {
 }
 
 pub fn opts(port: u16, user: &str, password: &str, db: Option<&str>) -> OptsBuilder {
-    OptsBuilder::default()
+    let o = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some(user))
         .pass(Some(password))
         .db_name(db)
-        .prefer_socket(false)
+        .prefer_socket(false);
+    if tls_on() && !cluster().nodes().any(|n| n.port == port) {
+        let ca = harness_certificates().0.clone();
+        return o.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(vec![ca.into()])));
+    }
+    o
 }
 
 pub async fn connect(port: u16) -> Conn {

@@ -3,7 +3,13 @@
 use rwproxy::protocol::auth::{NATIVE_PLUGIN, scramble};
 use rwproxy::protocol::handshake::{HandshakeResponse, HandshakeV10};
 use rwproxy::protocol::{MAX_PAYLOAD, PacketStream, ReplyKind, ReplyTracker, Step, caps};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+/// The raw client's byte stream: TCP, or TLS over it with `RWPROXY_TEST_TLS=1`.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub type Stream = Box<dyn Io>;
 
 pub const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::PROTOCOL_41
@@ -19,7 +25,7 @@ pub const BASE_CAPS: u32 = caps::LONG_PASSWORD
 pub const NO_MULTI: u32 = 1 << 31;
 
 pub struct Raw {
-    pub stream: PacketStream<TcpStream>,
+    pub stream: PacketStream<Stream>,
     pub greeting: HandshakeV10,
     pub caps: u32,
     /// The MariaDB extended capabilities negotiated (0 for a MySQL-mode login).
@@ -58,7 +64,7 @@ async fn login(
     ext: Option<u32>,
 ) -> Result<Raw, Vec<u8>> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp connect");
-    let mut stream = PacketStream::new(tcp, 1 << 30);
+    let mut stream = PacketStream::new(Box::new(tcp) as Stream, 1 << 30);
     let g = stream.read_packet(Some(0)).await.expect("greeting").expect("greeting packet");
     if g.payload()[0] == 0xff {
         return Err(g.payload().to_vec());
@@ -76,6 +82,15 @@ async fn login(
         caps &= !caps::LONG_PASSWORD;
     }
     let mariadb_caps = ext.unwrap_or(0) & greeting.mariadb_caps;
+    let mut seq = 1;
+    if super::tls_on()
+        && greeting.capabilities & caps::SSL != 0
+        && !super::cluster().nodes().any(|n| n.port == port)
+    {
+        caps |= caps::SSL;
+        stream = start_tls(stream, caps, collation, mariadb_caps).await;
+        seq = 2;
+    }
     let resp = HandshakeResponse {
         capabilities: caps,
         max_packet: 1 << 30,
@@ -86,12 +101,42 @@ async fn login(
         auth_plugin: Some(NATIVE_PLUGIN.as_bytes().to_vec()),
         mariadb_caps,
     };
-    stream.write_packet(1, &resp.encode()).await.expect("send response");
-    let reply = stream.read_packet(Some(2)).await.expect("login reply").expect("login reply packet");
+    stream.write_packet(seq, &resp.encode()).await.expect("send response");
+    let reply = stream.read_packet(Some(seq + 1)).await.expect("login reply").expect("login reply packet");
     if reply.payload()[0] != 0 {
         return Err(reply.payload().to_vec());
     }
     Ok(Raw { stream, greeting, caps, mariadb_caps })
+}
+
+/// Sends an `SSLRequest` and runs the client side of TLS, verifying the harness's CA.
+async fn start_tls(
+    mut stream: PacketStream<Stream>,
+    caps: u32,
+    collation: u8,
+    ext: u32,
+) -> PacketStream<Stream> {
+    use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::pem::PemObject};
+    let mut request = caps.to_le_bytes().to_vec();
+    request.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    request.push(collation);
+    request.extend_from_slice(&[0; 19]);
+    request.extend_from_slice(&ext.to_le_bytes());
+    stream.write_packet(1, &request).await.expect("send SSLRequest");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&super::harness_certificates().0).expect("the harness CA") {
+        roots.add(cert.expect("a CA certificate")).expect("a usable CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tls = connector.connect(name, stream.into_inner()).await.expect("TLS handshake with the proxy");
+    PacketStream::new(Box::new(tls) as Stream, 1 << 30)
 }
 
 impl Raw {
