@@ -2,6 +2,7 @@
 driver Django uses):
 
   connect  PORT THREADS SECONDS    connect + SELECT 1 + close in a loop; prints "<n>/s"
+           (over TLS, verifying the certificate, when BENCH_SSL_CA names the CA file)
   idle     PORT COUNT AUTOCOMMIT PROXY_PID SOCKETS...
            opens COUNT sessions (autocommit off or on, as mysqlclient leaves it), each runs one
            read, then all stay idle; prints how many were served, the proxy's RSS growth per
@@ -16,9 +17,12 @@ import sys
 import threading
 import time
 
+import os
+
 import MySQLdb
 
 USER, PASSWORD, DB = "app", "app", "rwtest"
+SSL = {"ca": os.environ["BENCH_SSL_CA"]} if os.environ.get("BENCH_SSL_CA") else None
 
 
 def rss_kib(pid):
@@ -48,7 +52,7 @@ def connect_loop(port, threads, seconds):
     def work(i):
         while time.monotonic() < deadline and done[i] < 10_000_000:
             try:
-                c = MySQLdb.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=DB)
+                c = MySQLdb.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=DB, ssl=SSL)
                 cur = c.cursor()
                 cur.execute("SELECT 1")
                 cur.fetchall()

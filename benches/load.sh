@@ -9,6 +9,9 @@
 #   ONLY="point_text connect" benches/load.sh          # a subset of the figures
 #   WORKER_THREADS=1 benches/load.sh                   # proxies with proxy.worker_threads = 1
 #
+# point_text_tls and connect_tls run point_text and connect over TLS to the proxies (the
+# servers have no TLS: these compare with the proxies' plain figures, same run).
+#
 # Figures: point_text (oltp_point_select, text protocol, 4 threads), point_ps (prepared
 # statements, 16 threads), cpu (proxy CPU per point select, from those runs), connect
 # (connect + SELECT 1 + close, 4 threads, mysqlclient), busy200 (200 autocommit clients,
@@ -25,7 +28,7 @@ source scripts/ensure-python-deps.sh
 command -v sysbench >/dev/null || { apt-get update -qq && apt-get install -y -qq sysbench >/dev/null; }
 rounds="${ROUNDS:-2}"
 secs="${SECONDS_PER_RUN:-10}"
-only="${ONLY:-point_text point_ps connect busy200 bigselect idle10k idle5k}"
+only="${ONLY:-point_text point_ps connect busy200 bigselect idle10k idle5k point_text_tls connect_tls}"
 dir=/tmp/rwproxy-bench
 work=$(mktemp -d)
 
@@ -41,6 +44,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A CA and a certificate for 127.0.0.1, for the TLS figures (every proxy offers TLS).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" \
+  -days 2 -subj "/CN=bench CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" -out "$work/csr.pem" \
+  -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
+openssl x509 -req -in "$work/csr.pem" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -out "$work/cert.pem" -days 2 -extfile "$work/ext.cnf" 2>/dev/null
 for _ in $(seq 1 120); do grep -q '^ready' "$work/cluster" && break; sleep 0.5; done
 grep -q '^ready' "$work/cluster" || { echo "cluster did not start" >&2; exit 1; }
 sockets=("$dir/primary/mysql.sock" "$dir/replica1/mysql.sock" "$dir/replica2/mysql.sock")
@@ -53,6 +64,8 @@ proxy() {
        s/^listen = \"127.0.0.1:6080\"/listen = \"127.0.0.1:$(($3 + 1))\"/; \
        s/^address = /max_connections = $4\naddress = /" config/local.toml >"$cfg"
   printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' $(($3 + 2)) >>"$cfg"
+  # Builds from before [tls] existed would refuse the section.
+  [ "$2" = ./target/release/rwproxy ] && printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$work/cert.pem" "$work/key.pem" >>"$cfg"
   [ -n "${WORKER_THREADS:-}" ] && sed -i "s/^\[proxy\]/[proxy]\nworker_threads = $WORKER_THREADS/" "$cfg"
   # Builds from before admin.allow_without_token existed refuse the key (and need no token).
   [ "$2" != ./target/release/rwproxy ] && sed -i '/^allow_without_token/d' "$cfg"
@@ -87,8 +100,8 @@ stop() {
 builds "" 0 200
 targets=("direct:3307:" "${started[@]}")
 
-sb() { # port threads ps-mode command
-  sysbench oltp_point_select --db-ps-mode="$3" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
+sb() { # port threads ps-mode command (SB_SSL=on: over TLS)
+  sysbench oltp_point_select --db-ps-mode="$3" --mysql-ssl="${SB_SSL:-off}" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
     --mysql-password=app --mysql-db=rwtest --tables=1 --table-size=10000 \
     --threads="$2" --time="$secs" --report-interval=0 "$4"
 }
@@ -127,6 +140,8 @@ point() { # threads ps-mode: qps; records proxy CPU per query as a side figure
   echo "$out" | qps
 }
 connects() { python3 benches/clients.py connect "$port" 4 "$secs" | tr -d '/s'; }
+tls_point() { SB_SSL=on point 4 disable text_tls; }
+tls_connects() { BENCH_SSL_CA="$work/ca.pem" connects; }
 big_select() {
   local start end
   [ -n "$pid" ] && echo 5 >"/proc/$pid/clear_refs"
@@ -153,6 +168,14 @@ for figure in $only; do
       stop "${started[@]}"
       targets_now=("${targets[@]}") ;;
     bigselect) measure bigselect seconds big_select ;;
+    point_text_tls)
+      targets_now=("${targets[1]}")
+      measure point_text_tls qps tls_point
+      targets_now=("${targets[@]}") ;;
+    connect_tls)
+      targets_now=("${targets[1]}")
+      measure connect_tls "connections/s" tls_connects
+      targets_now=("${targets[@]}") ;;
     idle10k)
       echo "== idle10k; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
       for t in "${targets[@]:1}"; do
@@ -184,7 +207,14 @@ for figure in point_text point_ps connect busy200 bigselect; do
     awk -v f="$figure" -v n="$name" -v m="$m" -v d="$d" 'BEGIN { printf "  %-10s %-9s %10.2f vs direct %10.2f  ratio %.2f\n", f, n, m, d, m / d }'
   done
 done
-for figure in cpu_text cpu_ps cpu_busy bigselect_rss_raise_mib; do
+for figure in point_text_tls connect_tls; do
+  grep -q "^$figure rwproxy " "$results" || continue
+  plain=${figure%_tls}
+  t=$(awk -v f="$figure" '$1 == f && $2 == "rwproxy" { print $3 }' "$results" | median)
+  p=$(awk -v f="$plain" '$1 == f && $2 == "rwproxy" { print $3 }' "$results" | median)
+  awk -v f="$figure" -v t="$t" -v p="$p" 'BEGIN { printf "  %-14s rwproxy %10.2f vs plain %10.2f  ratio %.2f\n", f, t, p, (p > 0 ? t / p : 0) }'
+done
+for figure in cpu_text cpu_ps cpu_text_tls cpu_busy bigselect_rss_raise_mib; do
   for name in rwproxy baseline; do
     grep -q "^$figure $name " "$results" || continue
     m=$(awk -v f="$figure" -v n="$name" '$1 == f && $2 == n { print $3 }' "$results" | median)

@@ -2,6 +2,7 @@
 
 mod file;
 mod rules;
+mod sections;
 mod validate;
 
 use std::fmt;

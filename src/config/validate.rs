@@ -14,11 +14,11 @@ pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Con
     ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
-fn required<T>(v: Option<T>, key: &str) -> Result<T, ConfigError> {
+pub(super) fn required<T>(v: Option<T>, key: &str) -> Result<T, ConfigError> {
     v.ok_or_else(|| invalid(key, "is required"))
 }
 
-fn socket_addr(v: Option<String>, default: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+pub(super) fn socket_addr(v: Option<String>, default: &str, key: &str) -> Result<SocketAddr, ConfigError> {
     let s = v.unwrap_or_else(|| default.to_string());
     s.parse().map_err(|_| invalid(key, format!("expected ip:port, got {s:?}")))
 }
@@ -67,7 +67,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
             })
         }
     };
-    let admin = admin(raw.admin, env)?;
+    let admin = super::sections::admin(raw.admin, env)?;
     let read_consistency = match raw.routing.read_consistency.as_deref() {
         Some("session") => ReadConsistency::Session,
         Some("none") => ReadConsistency::None,
@@ -106,8 +106,8 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         source: None,
         text: "".into(),
         warnings,
-        query_log: raw.query_log.map(query_log).transpose()?,
-        tls: raw.tls.map(tls).transpose()?,
+        query_log: raw.query_log.map(super::sections::query_log).transpose()?,
+        tls: raw.tls.map(super::sections::tls).transpose()?,
     })
 }
 
@@ -244,7 +244,7 @@ fn check_host_port(s: &str) -> Result<(), String> {
     }
 }
 
-fn secret(
+pub(super) fn secret(
     password: Option<String>,
     hash: Option<String>,
     var: Option<String>,
@@ -318,66 +318,6 @@ fn users(
             })
         })
         .collect()
-}
-
-fn admin(a: super::file::AdminFile, env: Env<'_>) -> Result<AdminConfig, ConfigError> {
-    let listen = socket_addr(a.listen, "127.0.0.1:6080", "admin.listen")?;
-    let token = match (a.token, a.token_env) {
-        (None, None) => None,
-        (t, e) => Some(secret(t, None, e, "admin", env).map_err(|e| match e {
-            ConfigError::Invalid { key, message } => {
-                ConfigError::Invalid { key: key.replace("admin.password", "admin.token"), message }
-            }
-            other => other,
-        })?),
-    };
-    if token.is_none() && !listen.ip().is_loopback() {
-        return Err(invalid(
-            "admin.token",
-            format!("is required when admin.listen is not loopback ({listen})"),
-        ));
-    }
-    let allow_without_token = a.allow_without_token.unwrap_or(false);
-    if allow_without_token && !listen.ip().is_loopback() {
-        return Err(invalid(
-            "admin.allow_without_token",
-            format!("is only allowed on a loopback admin.listen, not {listen}"),
-        ));
-    }
-    let sql = a.sql.map(|q| sql_admin(q, env)).transpose()?;
-    Ok(AdminConfig { listen, token, allow_without_token, sql })
-}
-
-fn tls(t: super::file::TlsFile) -> Result<TlsConfig, ConfigError> {
-    let file = |v: Option<String>, key: &str| -> Result<std::path::PathBuf, ConfigError> {
-        let path = required(v, key)?;
-        std::fs::metadata(&path).map_err(|e| invalid(key, format!("{path}: {e}")))?;
-        Ok(path.into())
-    };
-    Ok(TlsConfig {
-        cert_file: file(t.cert_file, "tls.cert_file")?,
-        key_file: file(t.key_file, "tls.key_file")?,
-    })
-}
-
-fn query_log(q: super::file::QueryLogFile) -> Result<QueryLogConfig, ConfigError> {
-    let path = required(q.path, "query_log.path")?;
-    let max_bytes = q.max_bytes.unwrap_or(100 << 20);
-    if max_bytes < 4096 {
-        return Err(invalid("query_log.max_bytes", format!("must be at least 4096, got {max_bytes}")));
-    }
-    Ok(QueryLogConfig { path: path.into(), max_bytes, files: q.files.unwrap_or(5).min(100) })
-}
-
-/// `[admin.sql]`: listener (default `127.0.0.1:6032`, ProxySQL's) and the one admin login.
-fn sql_admin(q: super::file::SqlAdminFile, env: Env<'_>) -> Result<SqlAdminConfig, ConfigError> {
-    let listen = socket_addr(q.listen, "127.0.0.1:6032", "admin.sql.listen")?;
-    let username = required(q.username, "admin.sql.username")?;
-    let secret = secret(q.password, q.password_hash, q.password_env, "admin.sql", env)?;
-    if matches!(&secret, Secret::Clear(p) if p.is_empty()) {
-        return Err(invalid("admin.sql.password", "must not be empty"));
-    }
-    Ok(SqlAdminConfig { listen, username, secret })
 }
 
 fn monitor(m: MonitorFile, env: Env<'_>) -> Result<MonitorConfig, ConfigError> {

@@ -287,27 +287,6 @@ async fn admin_route_explains_and_sessions_show_pins() {
     proxy.shutdown().await;
 }
 
-#[test]
-fn explain_cli_prints_the_route() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
-        .args(["explain", "--config", "config/local.toml", "SELECT * FROM t WHERE id = 1 FOR UPDATE"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["target"], "writer");
-    assert_eq!(v["reason"], "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)");
-    assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ? FOR UPDATE");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
-        .args(["explain", "--config", "config/local.toml", "--in-transaction", "SELECT 1 FROM t"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["target"].as_str(), v["applied"][0].as_str()), (Some("writer"), Some("pinned")), "{v}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_reads_its_own_writes_from_the_primary() {
     let cfg =

@@ -143,3 +143,25 @@ async fn the_debug_trace_says_where_each_statement_went_and_why() {
         assert!(line.contains(part), "{part} missing in {line}");
     }
 }
+
+/// `rwproxy explain`: the route of a statement, and with session facts which of them applied.
+#[test]
+fn explain_cli_prints_the_route() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
+        .args(["explain", "--config", "config/local.toml", "SELECT * FROM t WHERE id = 1 FOR UPDATE"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["target"], "writer");
+    assert_eq!(v["reason"], "locking read (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)");
+    assert_eq!(v["digest"], "SELECT * FROM t WHERE id = ? FOR UPDATE");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rwproxy"))
+        .args(["explain", "--config", "config/local.toml", "--in-transaction", "SELECT 1 FROM t"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["target"].as_str(), v["applied"][0].as_str()), (Some("writer"), Some("pinned")), "{v}");
+}
