@@ -52,6 +52,13 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$wo
 printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
 openssl x509 -req -in "$work/csr.pem" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
   -out "$work/cert.pem" -days 2 -extfile "$work/ext.cnf" 2>/dev/null
+# sysbench --mysql-ssl=on loads cacert.pem, client-cert.pem and client-key.pem from its working
+# directory (a client certificate the proxy does not ask for, but the library wants the files).
+mkdir -p "$work/sb" && cp "$work/ca.pem" "$work/sb/cacert.pem"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/sb/client-key.pem" \
+  -out "$work/sb/client.csr" -subj "/CN=sysbench" 2>/dev/null
+openssl x509 -req -in "$work/sb/client.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -out "$work/sb/client-cert.pem" -days 2 2>/dev/null
 for _ in $(seq 1 120); do grep -q '^ready' "$work/cluster" && break; sleep 0.5; done
 grep -q '^ready' "$work/cluster" || { echo "cluster did not start" >&2; exit 1; }
 sockets=("$dir/primary/mysql.sock" "$dir/replica1/mysql.sock" "$dir/replica2/mysql.sock")
@@ -100,10 +107,10 @@ stop() {
 builds "" 0 200
 targets=("direct:3307:" "${started[@]}")
 
-sb() { # port threads ps-mode command (SB_SSL=on: over TLS)
-  sysbench oltp_point_select --db-ps-mode="$3" --mysql-ssl="${SB_SSL:-off}" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
+sb() { # port threads ps-mode command (SB_SSL=on: over TLS, run where its certificate files are)
+  (cd "${SB_DIR:-.}" && sysbench oltp_point_select --db-ps-mode="$3" --mysql-ssl="${SB_SSL:-off}" --mysql-host=127.0.0.1 --mysql-port="$1" --mysql-user=app \
     --mysql-password=app --mysql-db=rwtest --tables=1 --table-size=10000 \
-    --threads="$2" --time="$secs" --report-interval=0 "$4"
+    --threads="$2" --time="$secs" --report-interval=0 "$4")
 }
 cpu_ticks() { if [ -n "$1" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
 qps() { sed -n 's/.*queries:.*(\([0-9.]*\) per sec.*/\1/p'; }
@@ -140,7 +147,7 @@ point() { # threads ps-mode: qps; records proxy CPU per query as a side figure
   echo "$out" | qps
 }
 connects() { python3 benches/clients.py connect "$port" 4 "$secs" | tr -d '/s'; }
-tls_point() { SB_SSL=on point 4 disable text_tls; }
+tls_point() { SB_SSL=on SB_DIR="$work/sb" point 4 disable text_tls; }
 tls_connects() { BENCH_SSL_CA="$work/ca.pem" connects; }
 big_select() {
   local start end
