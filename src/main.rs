@@ -150,6 +150,7 @@ fn run(config: Config) -> anyhow::Result<()> {
     if let Some(t) = &config.tls {
         rwproxy::tls::acceptor(t).map_err(anyhow::Error::msg)?;
     }
+    rwproxy::backend::tls::BackendTls::from_config(&config).map_err(anyhow::Error::msg)?;
     let limit = rwproxy::server::fds::raise_limit(&config).map_err(anyhow::Error::msg)?;
     tracing::debug!(limit, "file descriptor limit");
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -59,6 +59,8 @@ pub struct BackendConnector {
     max_prepared: HashMap<(u32, String), usize>,
     version_hostgroup: Option<u32>,
     version: ArcSwapOption<VersionInfo>,
+    /// TLS to each server (the monitor's connections included).
+    tls: super::tls::BackendTls,
 }
 
 impl BackendConnector {
@@ -71,7 +73,12 @@ impl BackendConnector {
                 Secret::Hash(_) => None,
             })
             .collect();
+        let tls = super::tls::BackendTls::from_config(config).unwrap_or_else(|e| {
+            tracing::error!("TLS to backends is off: {e}");
+            super::tls::BackendTls::default()
+        });
         BackendConnector {
+            tls,
             clear,
             learned: Mutex::new(HashMap::new()),
             connect_timeout: config.pool.connect_timeout,
@@ -137,7 +144,7 @@ impl BackendConnector {
         user: &str,
         creds: &Credentials,
     ) -> Result<BackendConn, BackendError> {
-        let fut = BackendConn::connect(addr, user, creds, (0, 0), 0x21, self.max_packet);
+        let fut = BackendConn::connect(addr, user, creds, (0, 0), 0x21, (self.max_packet, &self.tls));
         tokio::time::timeout(self.connect_timeout, fut)
             .await
             .map_err(|_| BackendError::Timeout { addr: addr.to_string(), after: self.connect_timeout })?
@@ -161,7 +168,7 @@ impl Connector for BackendConnector {
             &creds,
             (key.capabilities, key.mariadb_caps),
             key.collation,
-            self.max_packet,
+            (self.max_packet, &self.tls),
         );
         let mut conn = tokio::time::timeout(self.connect_timeout, fut).await.map_err(|_| {
             BackendError::Timeout { addr: server.address.clone(), after: self.connect_timeout }

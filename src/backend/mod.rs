@@ -6,6 +6,7 @@ pub mod kinds;
 mod query;
 pub mod state;
 mod statements;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ pub enum Schema {
 /// An authenticated backend connection.
 #[derive(Debug)]
 pub struct BackendConn {
-    stream: PacketStream<TcpStream>,
+    stream: PacketStream<tls::BackendStream>,
     pub addr: String,
     /// `addr`, shared cheaply (what `KILL` needs to reach the thread running a statement).
     pub peer: std::sync::Arc<str>,
@@ -98,7 +99,7 @@ impl BackendConn {
         secret: &Credentials,
         (capabilities, mariadb_caps): (u32, u32),
         collation: u8,
-        max_packet: usize,
+        (max_packet, tls): (usize, &tls::BackendTls),
     ) -> Result<BackendConn, BackendError> {
         let tcp = TcpStream::connect(addr)
             .await
@@ -106,7 +107,7 @@ impl BackendConn {
         // Latency matters more than packet count for a proxy; failure here is harmless.
         let _nodelay = tcp.set_nodelay(true);
         let cut_handle = socket2::SockRef::from(&tcp).try_clone().ok().map(std::sync::Arc::new);
-        let mut stream = PacketStream::new(tcp, max_packet.max(64 << 20));
+        let mut stream = PacketStream::new(tls::BackendStream::Plain(tcp), max_packet.max(64 << 20));
         let perr = |source| BackendError::Protocol { addr: addr.to_string(), source };
         let greeting = stream.read_packet(Some(0)).await.map_err(perr)?;
         let greeting = greeting.ok_or_else(|| perr(ProtocolError::Truncated("greeting")))?;
@@ -121,6 +122,9 @@ impl BackendConn {
         let mariadb_caps = (mariadb_caps | mariadb_caps::BACKEND_BASE) & greeting.mariadb_caps;
         // Collation 0: the server's own default (from its greeting); sessions replay theirs.
         let collation = if collation == 0 { greeting.collation } else { collation };
+        let seq =
+            tls::upgrade(&mut stream, addr, tls, (capabilities, collation, mariadb_caps), &greeting).await?;
+        let capabilities = if seq == 2 { capabilities | caps::SSL } else { capabilities };
         let response = HandshakeResponse {
             capabilities,
             max_packet: 1 << 30,
@@ -131,7 +135,7 @@ impl BackendConn {
             auth_plugin: Some(NATIVE_PLUGIN.as_bytes().to_vec()),
             mariadb_caps,
         };
-        stream.write_packet(1, &response.encode()).await.map_err(perr)?;
+        stream.write_packet(seq, &response.encode()).await.map_err(perr)?;
         let mut conn = BackendConn {
             stream,
             addr: addr.to_string(),
@@ -153,7 +157,7 @@ impl BackendConn {
             cut_handle,
         };
         conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
-        conn.finish_auth(secret).await?;
+        conn.finish_auth(secret, seq + 1).await?;
         if conn.wants_tracking() {
             conn.stream.write_packet(0, &conn.tracking_command()).await.map_err(|e| conn.perr(e))?;
         }
@@ -161,8 +165,10 @@ impl BackendConn {
         Ok(conn)
     }
 
-    async fn finish_auth(&mut self, secret: &Credentials) -> Result<(), BackendError> {
-        let reply = self.read(2).await?;
+    /// The login's end: OK, or an AuthSwitch to native password answered; `seq` is the
+    /// sequence id of the server's reply to the handshake response.
+    async fn finish_auth(&mut self, secret: &Credentials, seq: u8) -> Result<(), BackendError> {
+        let reply = self.read(seq).await?;
         match reply.payload().first() {
             Some(0x00) => Ok(()),
             Some(0xfe) => {
@@ -170,8 +176,8 @@ impl BackendConn {
                 if plugin != NATIVE_PLUGIN.as_bytes() {
                     return Err(self.unsupported(&plugin));
                 }
-                self.stream.write_packet(3, &secret.scramble(&salt)).await.map_err(|e| self.perr(e))?;
-                let reply = self.read(4).await?;
+                self.stream.write_packet(seq + 1, &secret.scramble(&salt)).await.map_err(|e| self.perr(e))?;
+                let reply = self.read(seq + 2).await?;
                 self.expect_ok(reply.payload())
             }
             Some(0x01) => Err(self.unsupported(b"caching_sha2_password (full authentication)")),
@@ -324,7 +330,7 @@ impl BackendConn {
         }
     }
 
-    pub fn stream(&mut self) -> &mut PacketStream<TcpStream> {
+    pub fn stream(&mut self) -> &mut PacketStream<tls::BackendStream> {
         &mut self.stream
     }
 
@@ -336,7 +342,8 @@ impl BackendConn {
             return true;
         }
         let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(self.stream.get_ref()).peek(&mut probe) {
+        let Some(tcp) = self.stream.get_ref().tcp() else { return true };
+        match socket2::SockRef::from(tcp).peek(&mut probe) {
             Ok(_) => true, // 0: EOF; more: bytes nobody asked for
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }

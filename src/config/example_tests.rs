@@ -80,7 +80,7 @@ fn the_example_config_is_valid_and_explains_every_key() {
     let config = super::Config::parse(example, "config/example.toml", &|_| Some("x".into()))
         .unwrap_or_else(|e| panic!("config/example.toml: {e}"));
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    let structs: [(&str, Vec<&str>); 13] = [
+    let structs: [(&str, Vec<&str>); 14] = [
         ("[proxy]", fields::<ProxyFile>()),
         ("[pool]", fields::<PoolFile>()),
         ("[[servers]]", fields::<ServerFile>()),
@@ -94,9 +94,10 @@ fn the_example_config_is_valid_and_explains_every_key() {
         ("[[query_rules]]", fields::<QueryRuleFile>()),
         ("[query_log]", fields::<QueryLogFile>()),
         ("[tls]", fields::<TlsFile>()),
+        ("[backend_tls]", fields::<BackendTlsFile>()),
     ];
     let top = fields::<ConfigFile>();
-    assert_eq!(top.len(), 12, "a new top-level section needs its struct listed here: {top:?}");
+    assert_eq!(top.len(), 13, "a new top-level section needs its struct listed here: {top:?}");
     for (header, keys) in structs {
         assert!(!keys.is_empty(), "{header}: no fields read");
         let text = sections(example, header);

@@ -25,6 +25,14 @@ pub struct ConfigFile {
     pub query_rules: Vec<QueryRuleFile>,
     pub query_log: Option<QueryLogFile>,
     pub tls: Option<TlsFile>,
+    pub backend_tls: Option<BackendTlsFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsFile {
+    pub mode: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +128,8 @@ pub struct ServerFile {
     pub max_replication_lag: Option<u64>,
     /// ProxySQL's `status`: `ONLINE`, `OFFLINE_SOFT` (drained), `OFFLINE_HARD` (disabled).
     pub status: Option<String>,
+    /// TLS to this server (overrides `backend_tls.mode`).
+    pub tls: Option<String>,
     pub comment: Option<String>,
 }
 

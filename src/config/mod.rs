@@ -49,6 +49,8 @@ pub struct Config {
     pub query_log: Option<QueryLogConfig>,
     /// TLS towards clients.
     pub tls: Option<TlsConfig>,
+    /// The CA backend certificates must chain to (`verify_ca`, `verify_identity`).
+    pub backend_ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[tls]`: the certificate (chain) and key clients are offered, PEM files.
@@ -185,6 +187,35 @@ pub struct ServerConfig {
     pub max_replication_lag: Option<u64>,
     pub status: ServerStatus,
     pub comment: Option<String>,
+    pub tls: BackendTlsMode,
+}
+
+/// TLS to a backend, as MySQL's `--ssl-mode` names the cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendTlsMode {
+    #[default]
+    Off,
+    /// TLS when the server offers it; the certificate is not checked.
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
+    Required,
+    /// TLS with a certificate that chains to `backend_tls.ca_file`.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate names the host (or IP) of the server's address.
+    VerifyIdentity,
+}
+
+impl BackendTlsMode {
+    pub fn parse(s: &str) -> Option<BackendTlsMode> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "off" | "disabled" => BackendTlsMode::Off,
+            "preferred" => BackendTlsMode::Preferred,
+            "required" => BackendTlsMode::Required,
+            "verify_ca" => BackendTlsMode::VerifyCa,
+            "verify_identity" => BackendTlsMode::VerifyIdentity,
+            _ => return None,
+        })
+    }
 }
 
 /// ProxySQL's server `status`, as configured.

@@ -38,7 +38,20 @@ fn non_zero(v: Option<u32>, default: u32, key: &str) -> Result<NonZeroU32, Confi
 pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigError> {
     let proxy = proxy(raw.proxy)?;
     let pool = pool(raw.pool)?;
-    let servers = servers(raw.servers)?;
+    let backend_tls = raw.backend_tls.unwrap_or_default();
+    let default_tls = match backend_tls.mode.as_deref() {
+        None => BackendTlsMode::Off,
+        Some(m) => BackendTlsMode::parse(m).ok_or_else(|| invalid("backend_tls.mode", tls_modes(m)))?,
+    };
+    let servers = servers(raw.servers, default_tls)?;
+    let backend_ca_file = backend_tls.ca_file.map(std::path::PathBuf::from);
+    if backend_ca_file.is_none()
+        && let Some(s) = servers
+            .iter()
+            .find(|s| matches!(s.tls, BackendTlsMode::VerifyCa | BackendTlsMode::VerifyIdentity))
+    {
+        return Err(invalid("backend_tls.ca_file", format!("is required: {} uses {:?}", s.address, s.tls)));
+    }
     let hostgroups: HashSet<u32> = servers.iter().map(|s| s.hostgroup).collect();
     let users = users(raw.users, &hostgroups, env)?;
     let monitor = raw.monitor.map(|m| monitor(m, env)).transpose()?;
@@ -108,6 +121,7 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         warnings,
         query_log: raw.query_log.map(super::sections::query_log).transpose()?,
         tls: raw.tls.map(super::sections::tls).transpose()?,
+        backend_ca_file,
     })
 }
 
@@ -193,7 +207,13 @@ fn pool(p: PoolFile) -> Result<PoolConfig, ConfigError> {
     Ok(cfg)
 }
 
-fn servers(raw: Vec<ServerFile>) -> Result<Vec<ServerConfig>, ConfigError> {
+fn tls_modes(got: &str) -> String {
+    format!(
+        "expected \"off\", \"preferred\", \"required\", \"verify_ca\" or \"verify_identity\", got {got:?}"
+    )
+}
+
+fn servers(raw: Vec<ServerFile>, default_tls: BackendTlsMode) -> Result<Vec<ServerConfig>, ConfigError> {
     if raw.is_empty() {
         return Err(invalid("servers", "at least one [[servers]] entry is required"));
     }
@@ -227,6 +247,10 @@ fn servers(raw: Vec<ServerFile>) -> Result<Vec<ServerConfig>, ConfigError> {
                     })?,
                 },
                 comment: s.comment,
+                tls: match s.tls.as_deref() {
+                    None => default_tls,
+                    Some(m) => BackendTlsMode::parse(m).ok_or_else(|| invalid(key("tls"), tls_modes(m)))?,
+                },
             })
         })
         .collect()

@@ -94,6 +94,7 @@ impl Reloader {
         // Certificates are read again on every reload (renewed files take effect); a bad one
         // refuses the whole reload.
         let tls = new.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        crate::backend::tls::BackendTls::from_config(&new)?;
         let old_pools = self.ctx.pools();
         let connector = Arc::new(BackendConnector::new(&new));
         connector.inherit(old_pools.connector());

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::cluster::DATABASE;
-use crate::support::{Proxy, certificates, cli, cluster, config_text, run_bounded};
+use crate::support::cluster::certificates;
+use crate::support::{Proxy, cli, cluster, config_text, run_bounded};
 
 /// The shared config with TLS on and the `load` user required to use it.
 fn config(cert: &Path, key: &Path) -> String {
@@ -190,6 +191,82 @@ cur = m.cursor(); cur.execute("SELECT 41 + 1"); print("connector", mysql.connect
         "full authentication over TLS from Node: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TLS to the backends: the harness's servers offer it with the harness's certificate; in
+/// `verify_identity` mode every connection (the monitor's included) is TLS, which the server
+/// itself reports (`Ssl_version` of the session that ran the statement); a wrong CA makes
+/// every connect fail with the reason and no statement goes out in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_connections_use_tls_as_configured() {
+    use mysql_async::prelude::*;
+    let c = cluster();
+    let (ca, _, _) = c.tls_files();
+    let tls =
+        format!("[backend_tls]\nmode = \"verify_identity\"\nca_file = {:?}\n", ca.display().to_string());
+    let proxy = Proxy::start(&config_text(c, &tls)).await;
+    let mut conn = crate::support::connect(proxy.port()).await;
+    for sql in [
+        "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'",
+        "/* rwproxy:writer */ SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'",
+    ] {
+        let v: Option<String> = conn.query_first(sql).await.unwrap();
+        assert!(v.as_deref().is_some_and(|v| v.starts_with("TLSv1.")), "{sql}: {v:?}");
+    }
+    drop(conn);
+    let (_, servers) = proxy.admin_get("/servers").await;
+    assert!(
+        servers["servers"].as_array().unwrap().iter().all(|s| s["health"] == "up"),
+        "the monitor connects over TLS: {servers}"
+    );
+    proxy.shutdown().await;
+
+    // `required` (no CA): encrypted, the certificate not checked; `off` on one server stays plain.
+    let plain = c.replicas[0].addr();
+    let text = config_text(c, "[backend_tls]\nmode = \"required\"\n").replacen(
+        &format!("address = \"{plain}\"\n"),
+        &format!("address = \"{plain}\"\ntls = \"off\"\n"),
+        1,
+    );
+    let proxy = Proxy::start(&text).await;
+    let mut conn = crate::support::connect(proxy.port()).await;
+    let sql = "/* rwproxy:writer */ SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'";
+    let v: Option<String> = conn.query_first(sql).await.unwrap();
+    assert!(v.as_deref().is_some_and(|v| v.starts_with("TLSv1.")), "required: {v:?}");
+    drop(conn);
+    proxy.shutdown().await;
+    assert!(
+        rwproxy::config::Config::parse(
+            &config_text(c, "[backend_tls]\nmode = \"verify_ca\"\n"),
+            "t",
+            &|_| None
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("backend_tls.ca_file")
+    );
+
+    // Another CA: connections fail (certificate not trusted), nothing runs unencrypted.
+    let dir = std::env::temp_dir().join(format!("rwproxy-backend-tls-{}", std::process::id()));
+    let (other, _, _) = certificates(&dir, "other");
+    let bad = format!(
+        "[backend_tls]\nmode = \"verify_ca\"\nca_file = {:?}\n[pool]\ncheckout_timeout_ms = 500\n",
+        other.display().to_string()
+    );
+    let text = config_text(c, "")
+        .replace("[pool]\nconnect_timeout_ms = 2000\ncheckout_timeout_ms = 3000\n", "")
+        + &bad;
+    let proxy = Proxy::start(&text).await;
+    let opts = mysql_async::Opts::from(crate::support::opts(proxy.port(), "app", "app", Some(DATABASE)));
+    let err = mysql_async::Conn::new(opts).await.map(drop);
+    let mut failed = err.is_err();
+    if !failed {
+        let mut conn = crate::support::connect(proxy.port()).await;
+        failed = conn.query_drop("SELECT 1").await.is_err();
+    }
+    assert!(failed, "a backend whose certificate does not chain to the CA is not used");
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

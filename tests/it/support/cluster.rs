@@ -96,6 +96,14 @@ impl Node {
         if is_root() {
             a.push("--user=root".into());
         }
+        // The servers offer TLS with the harness's certificate (backend TLS tests use it).
+        if let Some(tls) =
+            self.datadir.parent().map(|p| p.join("tls")).filter(|t| t.join("harness-cert.pem").exists())
+        {
+            for (opt, f) in [("ssl-ca", "ca.pem"), ("ssl-cert", "cert.pem"), ("ssl-key", "key.pem")] {
+                a.push(format!("--{opt}={}", tls.join(format!("harness-{f}")).display()));
+            }
+        }
         if self.replica {
             a.push("--read-only=1".into());
         }
@@ -180,6 +188,7 @@ impl Cluster {
         std::fs::create_dir_all(&dir).expect("create cluster dir");
         let template = dir.join("template");
         install_db(&template);
+        certificates(&dir.join("tls"), "harness");
         let node = |i: usize, name: &str| {
             let datadir = dir.join(name);
             copy_dir(&template, &datadir);
@@ -227,6 +236,12 @@ impl Cluster {
         for r in self.replicas.iter().filter(|r| r.is_running()) {
             r.sql(&format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {secs}; START SLAVE"));
         }
+    }
+
+    /// The CA, certificate and key the servers offer TLS with (`harness-*.pem`).
+    pub fn tls_files(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let t = self.dir.join("tls");
+        (t.join("harness-ca.pem"), t.join("harness-cert.pem"), t.join("harness-key.pem"))
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
@@ -296,4 +311,45 @@ fn install_db(datadir: &Path) {
 fn copy_dir(from: &Path, to: &Path) {
     let ok = Command::new("cp").arg("-a").arg(from).arg(to).status().map(|s| s.success());
     assert!(matches!(ok, Ok(true)), "cp -a {} {}", from.display(), to.display());
+}
+
+/// A CA and a server certificate for 127.0.0.1 / localhost signed by it, made with `openssl`.
+pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let ext = p("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (ca, ca_key, key, csr, cert) = (p("ca.pem"), p("ca.key"), p("key.pem"), p("csr.pem"), p("cert.pem"));
+    let subject = format!("/CN=rwproxy test CA {name}");
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", &subject],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]].concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &s(&cert),
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+    ]);
+    (ca, cert, key)
 }

@@ -8,7 +8,6 @@ pub mod raw;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use cluster::{APP_PASSWORD, APP_USER, Cluster, DATABASE, MONITOR_PASSWORD, MONITOR_USER};
@@ -36,51 +35,10 @@ pub fn tls_on() -> bool {
     std::env::var_os("RWPROXY_TEST_TLS").is_some_and(|v| v == "1")
 }
 
-/// The harness's CA, certificate and key (made once per test binary).
+/// The harness's CA, certificate and key (the cluster's servers use them too).
 pub fn harness_certificates() -> &'static (PathBuf, PathBuf, PathBuf) {
     static CERTS: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
-    CERTS.get_or_init(|| certificates(&cluster().dir.join("tls"), "harness"))
-}
-
-/// A CA and a server certificate for 127.0.0.1 / localhost signed by it, made with `openssl`.
-pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = |f: &str| dir.join(format!("{name}-{f}"));
-    let ext = p("ext.cnf");
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().expect("openssl is installed");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    let (ca, ca_key, key, csr, cert) = (p("ca.pem"), p("ca.key"), p("key.pem"), p("csr.pem"), p("cert.pem"));
-    let subject = format!("/CN=rwproxy test CA {name}");
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &["-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", &subject],
-    ]
-    .concat());
-    run(&[&["req"][..], &ec, &["-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]].concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-out",
-        &s(&cert),
-        "-days",
-        "2",
-        "-extfile",
-        &s(&ext),
-    ]);
-    (ca, cert, key)
+    CERTS.get_or_init(|| cluster().tls_files())
 }
 
 pub fn tls_section(cert: &Path, key: &Path) -> String {
