@@ -1,5 +1,7 @@
-# Sourced: installs the MariaDB server and client tools from Debian's packages when missing.
+# Sourced: installs the MariaDB server and client tools from Debian's packages when missing,
+# and openssl (the test cluster's servers and the TLS tests get certificates made with it).
 need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 for tool in mariadb mariadb-dump mariadb-admin; do
   command -v "$tool" >/dev/null 2>&1 || { need+=(mariadb-client); break; }
