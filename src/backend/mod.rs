@@ -130,9 +130,9 @@ impl BackendConn {
             max_packet: 1 << 30,
             collation,
             username: username.as_bytes().to_vec(),
-            auth_response: secret.scramble(&greeting.salt),
+            auth_response: secret.answer(&greeting.auth_plugin, &greeting.salt).1,
             database: None,
-            auth_plugin: Some(NATIVE_PLUGIN.as_bytes().to_vec()),
+            auth_plugin: Some(secret.answer(&greeting.auth_plugin, &greeting.salt).0.as_bytes().to_vec()),
             mariadb_caps,
         };
         stream.write_packet(seq, &response.encode()).await.map_err(perr)?;
@@ -173,15 +173,44 @@ impl BackendConn {
             Some(0x00) => Ok(()),
             Some(0xfe) => {
                 let (plugin, salt) = parse_auth_switch(reply.payload()).map_err(|e| self.perr(e))?;
-                if plugin != NATIVE_PLUGIN.as_bytes() {
+                let (answered, scramble) = secret.answer(&plugin, &salt);
+                if answered.as_bytes() != plugin {
                     return Err(self.unsupported(&plugin));
                 }
-                self.stream.write_packet(seq + 1, &secret.scramble(&salt)).await.map_err(|e| self.perr(e))?;
+                self.stream.write_packet(seq + 1, &scramble).await.map_err(|e| self.perr(e))?;
                 let reply = self.read(seq + 2).await?;
-                self.expect_ok(reply.payload())
+                self.sha2_more(secret, reply, seq + 2).await
             }
-            Some(0x01) => Err(self.unsupported(b"caching_sha2_password (full authentication)")),
-            _ => self.expect_ok(reply.payload()),
+            _ => self.sha2_more(secret, reply, seq).await,
+        }
+    }
+
+    /// After a `caching_sha2_password` answer: fast authentication's `0x01 0x03` and the OK, or
+    /// full authentication (`0x01 0x04`), answered with the password over TLS only.
+    async fn sha2_more(
+        &mut self,
+        secret: &Credentials,
+        reply: crate::protocol::Packet,
+        seq: u8,
+    ) -> Result<(), BackendError> {
+        match reply.payload() {
+            [0x01, 0x03] => {
+                let ok = self.read(seq + 1).await?;
+                self.expect_ok(ok.payload())
+            }
+            [0x01, 0x04] => match secret {
+                Credentials::Password(p) if self.stream.get_ref().is_tls() => {
+                    let mut clear = p.as_bytes().to_vec();
+                    clear.push(0);
+                    self.stream.write_packet(seq + 1, &clear).await.map_err(|e| self.perr(e))?;
+                    let ok = self.read(seq + 2).await?;
+                    self.expect_ok(ok.payload())
+                }
+                _ => Err(self.unsupported(
+                    b"caching_sha2_password full authentication without TLS (set backend_tls) or without a clear password",
+                )),
+            },
+            p => self.expect_ok(p),
         }
     }
 
@@ -351,6 +380,19 @@ impl BackendConn {
 }
 
 impl Credentials {
+    /// The plugin to answer a server's `plugin` with, and the answer: `caching_sha2_password`
+    /// when the server asks for it and the password is known in clear (MySQL 8's default),
+    /// else `mysql_native_password`.
+    pub fn answer(&self, plugin: &[u8], salt: &[u8]) -> (&'static str, Vec<u8>) {
+        match self {
+            Credentials::Password(p) if plugin == auth::SHA2_PLUGIN.as_bytes() => {
+                let nonce = salt.strip_suffix(&[0]).unwrap_or(salt);
+                (auth::SHA2_PLUGIN, auth::sha2_scramble(nonce, p.as_bytes()))
+            }
+            _ => (NATIVE_PLUGIN, self.scramble(salt)),
+        }
+    }
+
     /// The native-password reply to `salt`.
     pub fn scramble(&self, salt: &[u8]) -> Vec<u8> {
         match self {

@@ -85,3 +85,77 @@ pub fn config_with_reader(reader: &str, extra: &str) -> String {
     t += "[admin]\nlisten = \"127.0.0.1:0\"\nallow_without_token = true\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
     t + extra
 }
+
+/// A MySQL 8.4-style backend: greets with `caching_sha2_password` and accepts a login only
+/// with the right caching_sha2 scramble of `password` (fast authentication: `0x01 0x03`, then
+/// OK); every command then gets OK. With `full`, it asks for full authentication instead
+/// (`0x01 0x04`, as a server with a cold cache does) and counts a clear password sent to it
+/// (over this plain connection) as a leak: the count returned is then of leaks.
+pub async fn start_mysql8(
+    password: &'static str,
+    full: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake backend");
+    let addr = listener.local_addr().unwrap().to_string();
+    let logins = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = logins.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut p = PacketStream::new(s, 1 << 24);
+                let salt = b"ABCDEFGHIJKLMNOPQRST".to_vec();
+                let greeting = HandshakeV10 {
+                    server_version: b"8.4.3".to_vec(),
+                    connection_id: 7,
+                    salt: salt.clone(),
+                    capabilities: caps::SUPPORTED | caps::LONG_PASSWORD,
+                    collation: 255,
+                    status: 2,
+                    auth_plugin: b"caching_sha2_password".to_vec(),
+                    mariadb_caps: 0,
+                };
+                if p.write_packet(0, &greeting.encode()).await.is_err() {
+                    return;
+                }
+                let Ok(Some(login)) = p.read_packet(Some(1)).await else { return };
+                let Ok(resp) = rwproxy::protocol::handshake::HandshakeResponse::decode(login.payload())
+                else {
+                    return;
+                };
+                let expected = rwproxy::protocol::auth::sha2_scramble(&salt, password.as_bytes());
+                let sha2 = resp.auth_plugin.as_deref() == Some(b"caching_sha2_password".as_slice());
+                if !sha2 || resp.auth_response != expected {
+                    let err =
+                        rwproxy::protocol::reply::err_packet(1045, "28000", "Access denied (fake MySQL 8)");
+                    let _ = p.write_packet(2, &err).await;
+                    return;
+                }
+                if full {
+                    let _ = p.write_packet(2, &[0x01, 0x04]).await;
+                    if let Ok(Some(more)) = p.read_packet(Some(3)).await
+                        && more.payload().starts_with(password.as_bytes())
+                    {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                counted.fetch_add(1, Ordering::Relaxed);
+                if p.write_packet(2, &[0x01, 0x03]).await.is_err()
+                    || p.write_packet(3, &ok_packet(0, 0, 2, 0)).await.is_err()
+                {
+                    return;
+                }
+                while let Ok(Some(cmd)) = p.read_packet(Some(0)).await {
+                    if cmd.payload().first() == Some(&0x01)
+                        || p.write_packet(1, &ok_packet(0, 0, 2, 0)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, logins)
+}
