@@ -3,6 +3,7 @@
 mod collations;
 mod connector;
 pub mod kinds;
+mod login;
 mod query;
 pub mod state;
 mod statements;
@@ -13,8 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use crate::protocol::auth::{self, NATIVE_PLUGIN, Stage1};
-use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, parse_auth_switch};
+use crate::protocol::handshake::{HandshakeResponse, HandshakeV10};
 use crate::protocol::reply::parse_err;
 use crate::protocol::{PacketStream, ProtocolError, caps, com, mariadb_caps};
 
@@ -163,65 +163,6 @@ impl BackendConn {
         }
         conn.finish_tracking().await?;
         Ok(conn)
-    }
-
-    /// The login's end: OK, or an AuthSwitch to native password answered; `seq` is the
-    /// sequence id of the server's reply to the handshake response.
-    async fn finish_auth(&mut self, secret: &Credentials, seq: u8) -> Result<(), BackendError> {
-        let reply = self.read(seq).await?;
-        match reply.payload().first() {
-            Some(0x00) => Ok(()),
-            Some(0xfe) => {
-                let (plugin, salt) = parse_auth_switch(reply.payload()).map_err(|e| self.perr(e))?;
-                let (answered, scramble) = secret.answer(&plugin, &salt);
-                if answered.as_bytes() != plugin {
-                    return Err(self.unsupported(&plugin));
-                }
-                self.stream.write_packet(seq + 1, &scramble).await.map_err(|e| self.perr(e))?;
-                let reply = self.read(seq + 2).await?;
-                self.sha2_more(secret, reply, seq + 2).await
-            }
-            _ => self.sha2_more(secret, reply, seq).await,
-        }
-    }
-
-    /// After a `caching_sha2_password` answer: fast authentication's `0x01 0x03` and the OK, or
-    /// full authentication (`0x01 0x04`), answered with the password over TLS only.
-    async fn sha2_more(
-        &mut self,
-        secret: &Credentials,
-        reply: crate::protocol::Packet,
-        seq: u8,
-    ) -> Result<(), BackendError> {
-        match reply.payload() {
-            [0x01, 0x03] => {
-                let ok = self.read(seq + 1).await?;
-                self.expect_ok(ok.payload())
-            }
-            [0x01, 0x04] => match secret {
-                Credentials::Password(p) if self.stream.get_ref().is_tls() => {
-                    let mut clear = p.as_bytes().to_vec();
-                    clear.push(0);
-                    self.stream.write_packet(seq + 1, &clear).await.map_err(|e| self.perr(e))?;
-                    let ok = self.read(seq + 2).await?;
-                    self.expect_ok(ok.payload())
-                }
-                _ => Err(self.unsupported(
-                    b"caching_sha2_password full authentication without TLS (set backend_tls) or without a clear password",
-                )),
-            },
-            p => self.expect_ok(p),
-        }
-    }
-
-    fn unsupported(&self, plugin: &[u8]) -> BackendError {
-        BackendError::Unsupported {
-            addr: self.addr.clone(),
-            what: format!(
-                "server asks for auth plugin {:?}; rwproxy logs in to backends with mysql_native_password",
-                String::from_utf8_lossy(plugin)
-            ),
-        }
     }
 
     fn perr(&self, source: ProtocolError) -> BackendError {
@@ -376,32 +317,5 @@ impl BackendConn {
             Ok(_) => true, // 0: EOF; more: bytes nobody asked for
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }
-    }
-}
-
-impl Credentials {
-    /// The plugin to answer a server's `plugin` with, and the answer: `caching_sha2_password`
-    /// when the server asks for it and the password is known in clear (MySQL 8's default),
-    /// else `mysql_native_password`.
-    pub fn answer(&self, plugin: &[u8], salt: &[u8]) -> (&'static str, Vec<u8>) {
-        match self {
-            Credentials::Password(p) if plugin == auth::SHA2_PLUGIN.as_bytes() => {
-                let nonce = salt.strip_suffix(&[0]).unwrap_or(salt);
-                (auth::SHA2_PLUGIN, auth::sha2_scramble(nonce, p.as_bytes()))
-            }
-            _ => (NATIVE_PLUGIN, self.scramble(salt)),
-        }
-    }
-
-    /// The native-password reply to `salt`.
-    pub fn scramble(&self, salt: &[u8]) -> Vec<u8> {
-        match self {
-            Credentials::Password(p) => auth::scramble(salt, p.as_bytes()),
-            Credentials::Stage1(s) => auth::scramble_stage1(salt, s).to_vec(),
-        }
-    }
-
-    pub fn from_stage1(s: Stage1) -> Self {
-        Credentials::Stage1(s)
     }
 }

@@ -40,7 +40,7 @@ impl BackendTls {
         let mut tls = BackendTls { modes, ..BackendTls::default() };
         let wanted = |m: BackendTlsMode| tls.modes.values().any(|v| *v == m);
         if wanted(BackendTlsMode::Preferred) || wanted(BackendTlsMode::Required) {
-            let verifier = Arc::new(Unchecked(provider.clone()));
+            let verifier = Arc::new(Verifier { provider: provider.clone(), chain: None });
             let c =
                 builder().map_err(|e| e.to_string())?.dangerous().with_custom_certificate_verifier(verifier);
             tls.unchecked = Some(Arc::new(c.with_no_client_auth()));
@@ -63,7 +63,7 @@ impl BackendTls {
                 rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
                     .build()
                     .map_err(|e| format!("backend_tls.ca_file {shown}: {e}"))?;
-            let chain = Arc::new(ChainOnly(webpki));
+            let chain = Arc::new(Verifier { provider: provider.clone(), chain: Some(webpki) });
             let c = builder().map_err(|e| e.to_string())?.dangerous().with_custom_certificate_verifier(chain);
             tls.chain_only = Some(Arc::new(c.with_no_client_auth()));
             let c = builder().map_err(|e| e.to_string())?.with_root_certificates(roots);
@@ -141,48 +141,16 @@ pub(super) async fn upgrade(
     Ok(2)
 }
 
-/// Accepts any certificate (`preferred`, `required`: encryption without authentication, as
-/// MySQL's `--ssl-mode=REQUIRED`), still checking the handshake's signatures.
+/// The certificate check of `preferred`/`required` (`chain: None`: any certificate, as MySQL's
+/// `--ssl-mode=REQUIRED`) and of `verify_ca` (the chain must lead to the CA, the name is not
+/// compared); the handshake's signatures are checked either way.
 #[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
 }
 
-/// The chain must lead to the CA; the name in the certificate is not compared (`verify_ca`).
-#[derive(Debug)]
-struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end: &CertificateDer<'_>,
@@ -191,11 +159,12 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end, intermediates, name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
-                ..
-            })) => Ok(ServerCertVerified::assertion()),
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end, intermediates, name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -205,7 +174,7 @@ impl ServerCertVerifier for ChainOnly {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(m, c, d)
+        verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -213,10 +182,10 @@ impl ServerCertVerifier for ChainOnly {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(m, c, d)
+        verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
