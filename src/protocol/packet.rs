@@ -212,12 +212,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     }
 
     /// Writes already framed bytes unchanged.
+    /// Flushes too: a TLS stream's `write_all` may return with the last records still in its
+    /// buffer when the socket was full, and nothing else would send them (a no-op on TCP).
     pub async fn write_raw(&mut self, raw: &[u8]) -> Result<(), ProtocolError> {
-        let Some(limit) = self.write_timeout else {
-            self.stream.write_all(raw).await?;
+        let limit = self.write_timeout;
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(raw).await?;
+            stream.flush().await
+        };
+        let Some(limit) = limit else {
+            write.await?;
             return Ok(());
         };
-        let mut write = std::pin::pin!(self.stream.write_all(raw));
+        let mut write = std::pin::pin!(write);
         // Almost every write completes at once: only one that has to wait gets a timer.
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
         let done = match first {

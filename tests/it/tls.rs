@@ -270,3 +270,51 @@ async fn backend_connections_use_tls_as_configured() {
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TLS stream's `write_all` can return with its last records still in the TLS buffer when
+/// the transport is full; the packet writer must flush them, or they wait for a next write
+/// that an idle session never makes (what once hung the 17 MiB blob round trip over TLS). The
+/// transport here is a 16 KiB pipe the client empties slowly, so the server's last write
+/// always meets a full one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_bytes_of_a_reply_reach_a_slow_tls_client() {
+    use rwproxy::protocol::packet::PacketStream;
+    use tokio::io::AsyncReadExt;
+    use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::pem::PemObject};
+    let dir = std::env::temp_dir().join(format!("rwproxy-tls-flush-{}", std::process::id()));
+    let (ca, cert_file, key_file) = certificates(&dir, "flush");
+    let acceptor = rwproxy::tls::acceptor(&rwproxy::config::TlsConfig { cert_file, key_file }).unwrap();
+    let (client, server) = tokio::io::duplex(16 << 10);
+    let (big, tail) = (vec![7u8; 1 << 20], b"\xfe\x00\x00\x02\x00".to_vec());
+    let want = big.len() + 4 + tail.len() + 4;
+    let server = tokio::spawn(async move {
+        let mut s = PacketStream::new(acceptor.accept(server).await.unwrap(), 1 << 30);
+        s.write_packet(1, &big).await.unwrap();
+        s.write_packet(2, &tail).await.unwrap();
+        // Idle, as a session waiting for the client's next command.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::pem_file_iter(&ca).unwrap().next().unwrap().unwrap()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let mut tls = connector.connect(name, client).await.unwrap();
+    let (mut got, mut buf) = (0, vec![0u8; 1 << 16]);
+    let read_all = async {
+        while got < want {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed after {got} of {want} bytes");
+            got += n;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(20), read_all).await.is_ok();
+    assert!(finished, "only {got} of {want} bytes arrived: the last TLS records were never flushed");
+    server.abort();
+}
