@@ -34,6 +34,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ("rwproxy_client_connections", Kind::Gauge, "Client connections open now."),
     ("rwproxy_client_connections_accepted_total", Kind::Counter, "Client connections accepted."),
     ("rwproxy_client_connections_refused_total", Kind::Counter, "Client connections refused, by reason."),
+    ("rwproxy_client_logins_total", Kind::Counter, "Client logins, by TLS and compressed protocol."),
     ("rwproxy_statements_total", Kind::Counter, "Statements by hostgroup, target and kind."),
     (STATEMENT_DURATION, Kind::Histogram, "Statement latency through the proxy."),
     (CHECKOUT_WAIT, Kind::Histogram, "Time to get a backend connection."),
@@ -171,6 +172,8 @@ pub struct Metrics {
     pub last_reload: AtomicU64,
     pub accepted: AtomicU64,
     refused: [AtomicU64; REFUSALS.len()],
+    /// Logins by transport: index 2 × TLS + compressed.
+    logins: [AtomicU64; 4],
     checkout_wait: metrics::Histogram,
     pub bytes_from_clients: AtomicU64,
     pub bytes_to_clients: AtomicU64,
@@ -207,6 +210,7 @@ impl Metrics {
             last_reload: AtomicU64::new(now),
             accepted: AtomicU64::new(0),
             refused: Default::default(),
+            logins: Default::default(),
             checkout_wait,
             bytes_from_clients: AtomicU64::new(0),
             bytes_to_clients: AtomicU64::new(0),
@@ -255,6 +259,11 @@ impl Metrics {
         self.refused[reason.min(REFUSALS.len() - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a login that completed, by how the client is connected.
+    pub fn logged_in(&self, tls: bool, compressed: bool) {
+        self.logins[usize::from(tls) * 2 + usize::from(compressed)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an error sent to a client. Codes are chosen by clients too (`SIGNAL …
     /// MYSQL_ERRNO`), so at most `MAX_ERROR_CODES` distinct ones get a label; the rest count
     /// under code 0 ("other").
@@ -281,6 +290,11 @@ impl Metrics {
         for (i, r) in REFUSALS.iter().enumerate() {
             let v = self.refused[i].load(Ordering::Relaxed);
             scrape.counter("rwproxy_client_connections_refused_total", &[("reason", (*r).into())], v);
+        }
+        for (i, n) in self.logins.iter().enumerate() {
+            let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+            let labels = [("tls", yes(i >= 2)), ("compressed", yes(i % 2 == 1))];
+            scrape.counter("rwproxy_client_logins_total", &labels, n.load(Ordering::Relaxed));
         }
         for h in self.hostgroups.load().iter() {
             for (t, target) in TARGETS.iter().enumerate() {

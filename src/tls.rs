@@ -17,6 +17,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use crate::config::TlsConfig;
+use crate::protocol::compress::Compressed;
 
 /// Builds the acceptor; the error names the file and what is wrong with it.
 pub fn acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, String> {
@@ -43,13 +44,19 @@ pub fn acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, String> {
 pub enum ClientStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<Rewind<TcpStream>>>),
+    /// The compressed protocol over either, from the login's OK on.
+    Compressed(Box<Compressed<ClientStream>>),
     /// Only while an upgrade runs.
     Detached,
 }
 
 impl ClientStream {
     pub fn is_tls(&self) -> bool {
-        matches!(self, ClientStream::Tls(_))
+        match self {
+            ClientStream::Tls(_) => true,
+            ClientStream::Compressed(c) => c.get_ref().is_tls(),
+            ClientStream::Plain(_) | ClientStream::Detached => false,
+        }
     }
 }
 
@@ -99,6 +106,10 @@ macro_rules! delegate {
                 let $s = Pin::new($s.as_mut());
                 $e
             }
+            ClientStream::Compressed($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
             ClientStream::Detached => Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected))),
         }
     };
@@ -125,7 +136,7 @@ impl AsyncWrite for ClientStream {
         match self {
             ClientStream::Plain(s) => s.is_write_vectored(),
             ClientStream::Tls(s) => s.is_write_vectored(),
-            ClientStream::Detached => false,
+            ClientStream::Compressed(_) | ClientStream::Detached => false,
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -149,6 +160,12 @@ pub trait StartTls {
     fn is_secure(&self) -> bool {
         false
     }
+
+    /// Switches to the compressed protocol (after the login's OK). Streams that cannot answer
+    /// `Unsupported`.
+    fn start_compression(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl StartTls for ClientStream {
@@ -169,6 +186,15 @@ impl StartTls for ClientStream {
 
     fn is_secure(&self) -> bool {
         self.is_tls()
+    }
+
+    fn start_compression(&mut self) -> io::Result<()> {
+        if matches!(self, ClientStream::Compressed(_) | ClientStream::Detached) {
+            return Err(io::Error::other("compression started twice"));
+        }
+        let plain = std::mem::replace(self, ClientStream::Detached);
+        *self = ClientStream::Compressed(Box::new(Compressed::new(plain)));
+        Ok(())
     }
 }
 

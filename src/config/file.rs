@@ -91,6 +91,7 @@ pub struct ProxyFile {
     pub server_version: Option<String>,
     pub fallback_server_version: Option<String>,
     pub default_auth_plugin: Option<String>,
+    pub compression: Option<bool>,
     pub shutdown_timeout_ms: Option<u64>,
     pub shutdown_delay_ms: Option<u64>,
     pub watch_config: Option<bool>,

@@ -125,6 +125,8 @@ pub struct ProxyConfig {
     pub fallback_server_version: String,
     /// The plugin the greeting names (MySQL's `default_authentication_plugin`).
     pub default_auth_plugin: &'static str,
+    /// Offer the compressed protocol (`CLIENT_COMPRESS`, zlib) to clients.
+    pub compression: bool,
     pub shutdown_timeout: Duration,
     /// On SIGTERM, `/ready` answers 503 for this long before the listener closes.
     pub shutdown_delay: Duration,

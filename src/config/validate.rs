@@ -152,6 +152,7 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         server_version: p.server_version,
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
         default_auth_plugin,
+        compression: p.compression.unwrap_or(true),
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
         shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
         watch_config: p.watch_config.unwrap_or(false),

@@ -77,6 +77,8 @@ pub struct PacketStream<S> {
     max_payload: usize,
     /// A write that cannot complete within this fails (a peer that stopped reading).
     write_timeout: Option<std::time::Duration>,
+    /// Sequence ids out of order are corrected instead of refused (see `renumber`).
+    renumber: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
@@ -87,12 +89,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// Like `new`, reading `chunk` bytes at a time (see `CLIENT_READ_CHUNK`).
     pub fn with_read_chunk(stream: S, max_payload: usize, chunk: usize) -> Self {
         let rbuf = BytesMut::with_capacity(chunk);
-        PacketStream { stream, rbuf, chunk, max_payload, write_timeout: None }
+        PacketStream { stream, rbuf, chunk, max_payload, write_timeout: None, renumber: false }
     }
 
     /// Bounds every later write: one the peer does not take within `limit` fails.
     pub fn set_write_timeout(&mut self, limit: std::time::Duration) {
         self.write_timeout = Some(limit);
+    }
+
+    /// From now on, frames whose sequence id is not the expected one are renumbered in place
+    /// instead of refused: under the compressed protocol the outer frames carry the order,
+    /// and clients number the packets inside loosely (libmariadb gives a 16 MiB packet's
+    /// continuation frame id 0); what is relayed to a backend is numbered right.
+    pub fn renumber(&mut self) {
+        self.renumber = true;
     }
 
     /// Changes the largest payload accepted from now on (raised once a client logged in).
@@ -130,9 +140,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         loop {
             match frame_header(&self.rbuf[frames..]) {
                 Some((len, seq)) => {
-                    if let Some(exp) = next_seq.filter(|&e| e != seq) {
-                        return Err(ProtocolError::Sequence { got: seq, expected: exp });
-                    }
+                    let seq = match next_seq {
+                        Some(exp) if exp != seq && self.renumber => {
+                            self.rbuf[frames + 3] = exp;
+                            exp
+                        }
+                        Some(exp) if exp != seq => {
+                            return Err(ProtocolError::Sequence { got: seq, expected: exp });
+                        }
+                        _ => seq,
+                    };
                     payload_len += len;
                     if payload_len > self.max_payload {
                         return Err(ProtocolError::TooLarge { size: payload_len, max: self.max_payload });

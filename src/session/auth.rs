@@ -23,6 +23,9 @@ pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 
     if ctx.tls.load().is_some() {
         capabilities |= caps::SSL;
     }
+    if cfg.proxy.compression {
+        capabilities |= caps::COMPRESS;
+    }
     // MariaDB's extensions only when the backends speak them (and so leave CLIENT_MYSQL unset).
     let mariadb_caps = match &version {
         Some(v) if capabilities & caps::LONG_PASSWORD == 0 => v.mariadb_caps & mariadb_caps::SUPPORTED,

@@ -266,6 +266,16 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + crate::tls::StartTls>(
     session.vars = SessionVars::with_collation(session.login.collation);
     session.multi_statements = session.login.capabilities & crate::protocol::caps::MULTI_STATEMENTS != 0;
     session.finish_login(seq).await?;
+    if session.login.capabilities & crate::protocol::caps::COMPRESS != 0 {
+        // From the login's OK on, both ways (the client sends nothing before it).
+        if !session.client.buffered().is_empty() {
+            return Err(SessionError::Refused("client sent a command before the login's OK"));
+        }
+        session.client.stream_mut().start_compression().map_err(ProtocolError::Io)?;
+        session.client.renumber();
+    }
+    let compressed = session.login.capabilities & crate::protocol::caps::COMPRESS != 0;
+    ctx.metrics.logged_in(session.login.tls, compressed);
     Ok(session)
 }
 

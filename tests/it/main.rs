@@ -5,6 +5,7 @@ mod support;
 mod auth;
 mod autocommit;
 mod cli;
+mod compress;
 mod deploy;
 mod django;
 mod dump;
