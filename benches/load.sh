@@ -25,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
 source scripts/ensure-python-deps.sh
+source scripts/ensure-build-deps.sh
 command -v sysbench >/dev/null || { apt-get update -qq && apt-get install -y -qq sysbench >/dev/null; }
 rounds="${ROUNDS:-2}"
 secs="${SECONDS_PER_RUN:-10}"

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
+source scripts/ensure-build-deps.sh
 profile="${PROFILE:-debug}"
 flag=(); [ "$profile" = release ] && flag=(--release)
 cargo build "${flag[@]}" --bin rwproxy --example local_cluster

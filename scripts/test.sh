@@ -7,10 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-mariadb.sh
+source scripts/ensure-build-deps.sh
 source scripts/ensure-python-deps.sh
 source scripts/ensure-promtool.sh
 source scripts/ensure-peer-suites.sh
 source scripts/ensure-node-deps.sh
+source scripts/ensure-go.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # An outer bound: no test may hang CI (each suite job also has its own timeout).

@@ -92,6 +92,7 @@ pub struct ProxyFile {
     pub fallback_server_version: Option<String>,
     pub default_auth_plugin: Option<String>,
     pub compression: Option<bool>,
+    pub caching_sha2_private_key_file: Option<String>,
     pub shutdown_timeout_ms: Option<u64>,
     pub shutdown_delay_ms: Option<u64>,
     pub watch_config: Option<bool>,

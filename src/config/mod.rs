@@ -127,6 +127,8 @@ pub struct ProxyConfig {
     pub default_auth_plugin: &'static str,
     /// Offer the compressed protocol (`CLIENT_COMPRESS`, zlib) to clients.
     pub compression: bool,
+    /// caching_sha2_password's RSA key pair for full authentication without TLS.
+    pub caching_sha2_private_key_file: Option<std::path::PathBuf>,
     pub shutdown_timeout: Duration,
     /// On SIGTERM, `/ready` answers 503 for this long before the listener closes.
     pub shutdown_delay: Duration,

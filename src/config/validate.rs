@@ -153,6 +153,7 @@ fn proxy(p: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         fallback_server_version: p.fallback_server_version.unwrap_or_else(|| "8.0.0-rwproxy".into()),
         default_auth_plugin,
         compression: p.compression.unwrap_or(true),
+        caching_sha2_private_key_file: p.caching_sha2_private_key_file.map(Into::into),
         shutdown_timeout: millis(p.shutdown_timeout_ms, 30_000, "proxy.shutdown_timeout_ms")?,
         shutdown_delay: Duration::from_millis(p.shutdown_delay_ms.unwrap_or(0).min(600_000)),
         watch_config: p.watch_config.unwrap_or(false),

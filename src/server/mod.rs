@@ -60,6 +60,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             Err(e) => tracing::error!("TLS is off: {e}"),
         }
     }
+    if let Some(path) = &config.proxy.caching_sha2_private_key_file {
+        match crate::shared::rsa::RsaKey::load(path) {
+            Ok(k) => ctx.rsa.store(Some(Arc::new(k))),
+            Err(e) => tracing::error!("caching_sha2 RSA exchange is off: {e}"),
+        }
+    }
     if let Some(q) = &config.query_log {
         match crate::querylog::QueryLog::start(q) {
             Ok(log) => {

@@ -94,6 +94,12 @@ impl Reloader {
         // Certificates are read again on every reload (renewed files take effect); a bad one
         // refuses the whole reload.
         let tls = new.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let rsa = new
+            .proxy
+            .caching_sha2_private_key_file
+            .as_deref()
+            .map(crate::shared::rsa::RsaKey::load)
+            .transpose()?;
         crate::backend::tls::BackendTls::from_config(&new)?;
         let old_pools = self.ctx.pools();
         let connector = Arc::new(BackendConnector::new(&new));
@@ -102,6 +108,7 @@ impl Reloader {
         self.ctx.metrics.add_hostgroups(new.servers.iter().map(|s| s.hostgroup));
         self.ctx.swap(new.clone(), pools.clone());
         self.ctx.tls.store(tls.map(Arc::new));
+        self.ctx.rsa.store(rsa.map(Arc::new));
         let (tx, rx) = watch::channel(false);
         if let Ok(mut stop) = self.monitor_stop.lock() {
             let _ = stop.send(true);

@@ -41,6 +41,8 @@ pub struct Context {
     /// The TLS acceptor for clients (`[tls]`; swapped by reloads, so renewed certificates
     /// take effect for new connections).
     pub tls: arc_swap::ArcSwapOption<tokio_rustls::TlsAcceptor>,
+    /// caching_sha2's RSA key (`proxy.caching_sha2_private_key_file`; read again on reload).
+    pub rsa: arc_swap::ArcSwapOption<super::rsa::RsaKey>,
     /// The query log, when `[query_log]` is configured (set by `server::run`).
     pub query_log: std::sync::OnceLock<crate::querylog::QueryLog>,
     pub(crate) next_id: AtomicU32,
@@ -68,6 +70,7 @@ impl Context {
             reloads: std::sync::OnceLock::new(),
             query_log: std::sync::OnceLock::new(),
             tls: arc_swap::ArcSwapOption::empty(),
+            rsa: arc_swap::ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })
     }

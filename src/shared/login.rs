@@ -49,7 +49,8 @@ pub enum Proof<'a> {
     Native(&'a [u8]),
     /// A `caching_sha2_password` scramble (fast authentication).
     Sha2(&'a [u8]),
-    /// The password itself (`caching_sha2_password`'s full authentication, over TLS only).
+    /// The password itself (`caching_sha2_password`'s full authentication: over TLS, or
+    /// decrypted from the RSA exchange).
     Clear(&'a [u8]),
 }
 
@@ -103,8 +104,9 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + StartTls, U>(
     let mariadb_caps = resp.mariadb_caps & greeting.mariadb_caps;
     let username = String::from_utf8_lossy(&resp.username).into_owned();
     let fits = names_fit(&resp.username, resp.database.as_deref());
-    let exchange =
-        Exchange { seq, tls, fits, plugin_auth: capabilities & caps::PLUGIN_AUTH != 0, salt: &greeting.salt };
+    let plugin_auth = capabilities & caps::PLUGIN_AUTH != 0;
+    let rsa = if tls { None } else { ctx.rsa.load_full() };
+    let exchange = Exchange { seq, tls, fits, plugin_auth, salt: &greeting.salt, rsa };
     let check =
         |proof: Proof<'_>| if fits { check(&username, &greeting.salt, proof, tls) } else { Verdict::Wrong };
     let (verdict, next_seq, proof_given) = exchange.prove(stream, &resp, check).await?;
@@ -156,6 +158,8 @@ struct Exchange<'a> {
     fits: bool,
     plugin_auth: bool,
     salt: &'a [u8],
+    /// The RSA key for full authentication without TLS, when configured.
+    rsa: Option<std::sync::Arc<super::rsa::RsaKey>>,
 }
 
 impl Exchange<'_> {
@@ -189,6 +193,9 @@ impl Exchange<'_> {
                 let password = p.payload().strip_suffix(&[0]).unwrap_or(p.payload());
                 Ok((check(Proof::Clear(password)), next + 2, !password.is_empty()))
             }
+            Verdict::Unverifiable if sha2 && self.rsa.is_some() => {
+                self.rsa_full_auth(stream, next, check).await
+            }
             Verdict::Unverifiable | Verdict::Wrong | Verdict::Valid(_)
                 if self.plugin_auth && (wants_switch || matches!(verdict, Verdict::Unverifiable)) =>
             {
@@ -200,6 +207,35 @@ impl Exchange<'_> {
             }
             v => Ok((v, next, !reply.is_empty())),
         }
+    }
+}
+
+impl Exchange<'_> {
+    /// caching_sha2's full authentication without TLS: the client may ask for the public key
+    /// (`0x02`), then sends its password encrypted with it.
+    async fn rsa_full_auth<S: AsyncRead + AsyncWrite + Unpin, U>(
+        &self,
+        stream: &mut PacketStream<S>,
+        next: u8,
+        check: impl Fn(Proof<'_>) -> Verdict<U>,
+    ) -> Result<(Verdict<U>, u8, bool), LoginError> {
+        let Some(key) = self.rsa.as_deref() else { return Ok((Verdict::Wrong, next, true)) };
+        stream.write_packet(next, &SHA2_FULL_AUTH).await?;
+        let mut seq = next.wrapping_add(1);
+        let mut p = stream.read_packet(Some(seq)).await?.ok_or(LoginError::ClientGone)?;
+        if p.payload() == [0x02] {
+            let mut more = Vec::with_capacity(key.public_pem().len() + 1);
+            more.push(0x01);
+            more.extend_from_slice(key.public_pem());
+            stream.write_packet(seq.wrapping_add(1), &more).await?;
+            seq = seq.wrapping_add(2);
+            p = stream.read_packet(Some(seq)).await?.ok_or(LoginError::ClientGone)?;
+        }
+        let verdict = match key.password(p.payload(), self.salt) {
+            Some(password) if self.fits => check(Proof::Clear(&password)),
+            _ => Verdict::Wrong,
+        };
+        Ok((verdict, seq.wrapping_add(1), true))
     }
 }
 

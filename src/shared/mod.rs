@@ -8,6 +8,7 @@ pub mod limits;
 pub mod login;
 pub mod pending;
 pub mod registry;
+pub mod rsa;
 pub mod schemas;
 pub mod stats;
 pub mod throttle;

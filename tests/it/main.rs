@@ -23,6 +23,7 @@ mod peers;
 mod routing;
 mod semantics;
 mod setup;
+mod sha2;
 mod sql_admin;
 mod tls;
 mod visibility;
