@@ -39,14 +39,19 @@ pub fn import_proxysql(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn hash_password() -> anyhow::Result<()> {
+pub fn hash_password(caching_sha2: bool) -> anyhow::Result<()> {
+    use rwproxy::protocol::{auth, sha2_crypt::Sha2Crypt};
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    let pw = line.trim_end_matches(['\n', '\r']);
-    println!(
-        "{}",
-        rwproxy::protocol::auth::format_hash(&rwproxy::protocol::auth::native_hash(pw.as_bytes()))
-    );
+    let pw = line.trim_end_matches(['\n', '\r']).as_bytes();
+    if caching_sha2 {
+        // Printable salt bytes, none that needs quoting in TOML or splits MySQL's format.
+        let salt = auth::new_salt().map(|b| if b"$\"'\\".contains(&b) { b'x' } else { b });
+        let hash = Sha2Crypt::new(pw, salt).context("the password is over 256 bytes")?;
+        println!("{}", hash.text());
+    } else {
+        println!("{}", auth::format_hash(&auth::native_hash(pw)));
+    }
     Ok(())
 }
 

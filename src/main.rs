@@ -73,7 +73,11 @@ enum Command {
     /// Convert a ProxySQL proxysql.cnf into an rwproxy TOML config (printed on stdout).
     ImportProxysql { file: PathBuf },
     /// Print the mysql_native_password hash of a password read from stdin, for `password_hash`.
-    HashPassword,
+    HashPassword {
+        /// A caching_sha2_password hash (`$A$005$…`, MySQL 8's) instead.
+        #[arg(long)]
+        caching_sha2: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -137,7 +141,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let addr = cli::admin_address(admin, cli.config.as_deref())?;
             admin_cli::run(&addr, token.as_deref(), &command, arg.as_deref())
         }
-        Some(Command::HashPassword) => cli::hash_password(),
+        Some(Command::HashPassword { caching_sha2 }) => cli::hash_password(caching_sha2),
         None => {
             let path = cli.config.context("no config file: use --config FILE (or -c FILE)")?;
             run(Config::load(&path)?)

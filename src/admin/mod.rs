@@ -67,7 +67,7 @@ fn authorized(req: &http::Request, ctx: &Context) -> bool {
             .bearer
             .as_deref()
             .is_some_and(|b| crate::protocol::auth::constant_time_eq(b.as_bytes(), t.as_bytes())),
-        Some(Secret::Hash(_)) => false,
+        Some(Secret::Hash(_) | Secret::Sha2(_)) => false,
     }
 }
 

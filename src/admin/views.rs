@@ -114,7 +114,7 @@ pub fn sessions(ctx: &Context) -> Value {
 fn redacted(s: &Secret) -> &'static str {
     match s {
         Secret::Clear(_) => "<redacted>",
-        Secret::Hash(_) => "<redacted hash>",
+        Secret::Hash(_) | Secret::Sha2(_) => "<redacted hash>",
     }
 }
 

@@ -70,7 +70,7 @@ impl BackendConnector {
             .iter()
             .filter_map(|u| match &u.secret {
                 Secret::Clear(p) => Some((u.username.clone(), p.clone())),
-                Secret::Hash(_) => None,
+                Secret::Hash(_) | Secret::Sha2(_) => None,
             })
             .collect();
         let tls = super::tls::BackendTls::from_config(config).unwrap_or_else(|e| {

@@ -254,13 +254,32 @@ pub enum Secret {
     Clear(String),
     /// `SHA1(SHA1(password))`, from `password_hash = "*HEX"`.
     Hash([u8; 20]),
+    /// A `caching_sha2_password` hash, from `password_hash = "$A$005$…"` (or its `0x…` hex).
+    Sha2(Sha2Secret),
 }
+
+/// A caching_sha2 hash checks a password only by full authentication; the fast path works
+/// after one, from SHA256(SHA256(password)) kept here — in this config, so a reload forgets
+/// it, as MySQL's `FLUSH PRIVILEGES` empties its cache.
+#[derive(Clone)]
+pub struct Sha2Secret {
+    pub crypt: crate::protocol::sha2_crypt::Sha2Crypt,
+    pub fast: std::sync::Arc<std::sync::OnceLock<[u8; 32]>>,
+}
+
+impl PartialEq for Sha2Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.crypt == other.crypt
+    }
+}
+impl Eq for Sha2Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Secret::Clear(_) => "Secret::Clear(<redacted>)",
             Secret::Hash(_) => "Secret::Hash(<redacted>)",
+            Secret::Sha2(_) => "Secret::Sha2(<redacted>)",
         })
     }
 }

@@ -279,9 +279,17 @@ pub(super) fn secret(
 ) -> Result<Secret, ConfigError> {
     match (password, hash, var) {
         (Some(p), None, None) => Ok(Secret::Clear(p)),
-        (None, Some(h), None) => auth_hash(&h).map(Secret::Hash).ok_or_else(|| {
-            invalid(format!("{prefix}.password_hash"), "expected \"*\" followed by 40 hex digits")
-        }),
+        (None, Some(h), None) => auth_hash(&h)
+            .map(Secret::Hash)
+            .or_else(|| {
+                let crypt = crate::protocol::sha2_crypt::Sha2Crypt::parse(&h)?;
+                Some(Secret::Sha2(super::Sha2Secret { crypt, fast: Default::default() }))
+            })
+            .ok_or_else(|| {
+                let msg = "expected \"*\" followed by 40 hex digits (mysql_native_password), or a \
+                           caching_sha2_password hash: \"$A$005$\" + 63 characters, or the same as 0x + hex";
+                invalid(format!("{prefix}.password_hash"), msg)
+            }),
         (None, None, Some(v)) => env(&v).map(Secret::Clear).ok_or_else(|| {
             invalid(format!("{prefix}.password_env"), format!("environment variable {v:?} is not set"))
         }),

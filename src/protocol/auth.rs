@@ -77,6 +77,20 @@ pub fn sha2_scramble(nonce: &[u8], password: &[u8]) -> Vec<u8> {
     p1.iter().zip(h).map(|(a, b)| a ^ b).collect()
 }
 
+/// Checks a `caching_sha2_password` scramble against SHA256(SHA256(password)): the reply
+/// XOR SHA256(that, nonce) must hash to it.
+pub fn sha2_verify_double(nonce: &[u8], reply: &[u8], double: &[u8; 32]) -> bool {
+    let Ok(reply) = <&[u8; 32]>::try_from(reply) else { return false };
+    let h = sha256(&[double, nonce]);
+    let p1: Vec<u8> = reply.iter().zip(h).map(|(a, b)| a ^ b).collect();
+    constant_time_eq(&sha256(&[&p1]), double)
+}
+
+/// SHA256(SHA256(password)), what `sha2_verify_double` checks against.
+pub fn sha2_double(password: &[u8]) -> [u8; 32] {
+    sha256(&[&sha256(&[password])])
+}
+
 /// Checks a `caching_sha2_password` scramble (fast authentication) against the password.
 pub fn sha2_verify(nonce: &[u8], reply: &[u8], password: &[u8]) -> bool {
     constant_time_eq(&sha2_scramble(nonce, password), reply)

@@ -8,6 +8,7 @@ pub mod packet;
 pub mod reply;
 pub mod resultset;
 pub mod session_track;
+pub mod sha2_crypt;
 pub mod wire;
 
 pub use command::ClientCommand;

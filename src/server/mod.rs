@@ -234,7 +234,7 @@ async fn probe_version(config: &Config, connector: &BackendConnector) {
     let (Some(monitor), Some(hostgroup)) = (&config.monitor, config.version_hostgroup()) else { return };
     let creds = match &monitor.password {
         Secret::Clear(p) => Credentials::Password(p.clone()),
-        Secret::Hash(_) => return,
+        Secret::Hash(_) | Secret::Sha2(_) => return,
     };
     for server in config.servers.iter().filter(|s| s.hostgroup == hostgroup) {
         match connector.connect_as(&server.address, &monitor.username, &creds).await {

@@ -76,5 +76,6 @@ pub fn verify(ctx: &Context, username: &str, salt: &[u8], proof: Proof<'_>) -> V
         }
         Verdict::Wrong => Verdict::Wrong,
         Verdict::Unverifiable => Verdict::Unverifiable,
+        Verdict::FullAuthOnly => Verdict::FullAuthOnly,
     }
 }

@@ -62,6 +62,9 @@ pub enum Verdict<U> {
     /// The proof cannot be checked against what is configured (a `caching_sha2_password`
     /// scramble for a user known only by a native hash): ask for another kind.
     Unverifiable,
+    /// Only caching_sha2's full authentication can check it (a user known by a caching_sha2
+    /// hash, nothing cached yet): no native proof ever will.
+    FullAuthOnly,
 }
 
 /// Checks a proof against a configured secret; `Valid` carries SHA1(password) when it was
@@ -82,6 +85,18 @@ pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<O
             Verdict::Valid(Some(auth::stage1(given)))
         }
         (Secret::Hash(_), Proof::Clear(_)) => Verdict::Wrong,
+        // A caching_sha2 hash: no native proof can match it (the client is asked for
+        // caching_sha2's), the fast path once a full authentication filled the cache.
+        (Secret::Sha2(_), Proof::Native(_)) => Verdict::FullAuthOnly,
+        (Secret::Sha2(s), Proof::Sha2(r)) => match s.fast.get() {
+            Some(double) => valid(auth::sha2_verify_double(salt, r, double)),
+            None => Verdict::FullAuthOnly,
+        },
+        (Secret::Sha2(s), Proof::Clear(given)) if s.crypt.matches(given) => {
+            let _ = s.fast.set(auth::sha2_double(given));
+            Verdict::Valid(Some(auth::stage1(given)))
+        }
+        (Secret::Sha2(_), Proof::Clear(_)) => Verdict::Wrong,
     }
 }
 
@@ -174,39 +189,70 @@ impl Exchange<'_> {
         check: impl Fn(Proof<'_>) -> Verdict<U>,
     ) -> Result<(Verdict<U>, u8, bool), LoginError> {
         let plugin = resp.auth_plugin.as_deref();
-        let sha2 = self.plugin_auth && plugin == Some(SHA2_PLUGIN.as_bytes());
         let reply = &resp.auth_response;
-        let verdict = check(if sha2 { Proof::Sha2(reply) } else { Proof::Native(reply) });
         let next = self.seq + 1;
-        let wants_switch = !sha2
-            && (plugin.is_some_and(|p| p != NATIVE_PLUGIN.as_bytes())
-                || !(reply.is_empty() || reply.len() == 20));
-        match verdict {
-            Verdict::Valid(_) if sha2 => {
-                stream.write_packet(next, &SHA2_FAST_AUTH_OK).await?;
-                Ok((verdict, next + 1, !reply.is_empty()))
+        if self.plugin_auth && plugin == Some(SHA2_PLUGIN.as_bytes()) {
+            return self.sha2_answer(stream, next, reply, &check).await;
+        }
+        let wants_switch =
+            plugin.is_some_and(|p| p != NATIVE_PLUGIN.as_bytes()) || !(reply.is_empty() || reply.len() == 20);
+        match check(Proof::Native(reply)) {
+            // A user known only by a caching_sha2 hash: ask for that plugin's proof.
+            Verdict::FullAuthOnly if self.plugin_auth => {
+                stream.write_packet(next, &auth_switch_request(SHA2_PLUGIN, self.salt)).await?;
+                let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
+                self.sha2_answer(stream, next + 2, p.payload(), &check).await
             }
-            Verdict::Unverifiable if sha2 && self.tls => {
+            Verdict::FullAuthOnly => Ok((Verdict::Wrong, next, !reply.is_empty())),
+            Verdict::Wrong | Verdict::Valid(_) if self.plugin_auth && wants_switch => {
+                self.switch_to_native(stream, next, &check).await
+            }
+            v => Ok((v, next, !reply.is_empty())),
+        }
+    }
+
+    /// The client's `caching_sha2_password` scramble; `next` is the sequence id of the
+    /// proxy's answer. Fast authentication, else full authentication over TLS or with RSA,
+    /// else a switch to native password when a native proof can be checked.
+    async fn sha2_answer<S: AsyncRead + AsyncWrite + Unpin, U>(
+        &self,
+        stream: &mut PacketStream<S>,
+        next: u8,
+        reply: &[u8],
+        check: &impl Fn(Proof<'_>) -> Verdict<U>,
+    ) -> Result<(Verdict<U>, u8, bool), LoginError> {
+        match check(Proof::Sha2(reply)) {
+            Verdict::Valid(u) => {
+                stream.write_packet(next, &SHA2_FAST_AUTH_OK).await?;
+                Ok((Verdict::Valid(u), next + 1, !reply.is_empty()))
+            }
+            Verdict::Unverifiable | Verdict::FullAuthOnly if self.tls => {
                 // Full authentication: over TLS the client sends the password itself.
                 stream.write_packet(next, &SHA2_FULL_AUTH).await?;
                 let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
                 let password = p.payload().strip_suffix(&[0]).unwrap_or(p.payload());
                 Ok((check(Proof::Clear(password)), next + 2, !password.is_empty()))
             }
-            Verdict::Unverifiable if sha2 && self.rsa.is_some() => {
+            Verdict::Unverifiable | Verdict::FullAuthOnly if self.rsa.is_some() => {
                 self.rsa_full_auth(stream, next, check).await
             }
-            Verdict::Unverifiable | Verdict::Wrong | Verdict::Valid(_)
-                if self.plugin_auth && (wants_switch || matches!(verdict, Verdict::Unverifiable)) =>
-            {
-                stream.write_packet(next, &auth_switch_request(NATIVE_PLUGIN, self.salt)).await?;
-                let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
-                let given = !p.payload().is_empty();
-                let v = if self.fits { check(Proof::Native(p.payload())) } else { Verdict::Wrong };
-                Ok((v, next + 2, given))
-            }
+            Verdict::Unverifiable if self.plugin_auth => self.switch_to_native(stream, next, check).await,
+            Verdict::FullAuthOnly => Ok((Verdict::Wrong, next, !reply.is_empty())),
             v => Ok((v, next, !reply.is_empty())),
         }
+    }
+
+    async fn switch_to_native<S: AsyncRead + AsyncWrite + Unpin, U>(
+        &self,
+        stream: &mut PacketStream<S>,
+        next: u8,
+        check: &impl Fn(Proof<'_>) -> Verdict<U>,
+    ) -> Result<(Verdict<U>, u8, bool), LoginError> {
+        stream.write_packet(next, &auth_switch_request(NATIVE_PLUGIN, self.salt)).await?;
+        let p = stream.read_packet(Some(next + 1)).await?.ok_or(LoginError::ClientGone)?;
+        let given = !p.payload().is_empty();
+        let v = if self.fits { check(Proof::Native(p.payload())) } else { Verdict::Wrong };
+        Ok((v, next + 2, given))
     }
 }
 

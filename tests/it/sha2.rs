@@ -145,3 +145,58 @@ except pymysql.err.OperationalError as e:
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A user configured by a MySQL `caching_sha2_password` hash (`$A$005$…`): full
+/// authentication (over TLS, or with the RSA key) checks the password against it and fills the
+/// fast-path cache, after which a plain connection logs in by fast authentication alone; a
+/// client that answers with native password (mysqlclient) is switched to caching_sha2; the
+/// backends are logged in to as that user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caching_sha2_hash_in_the_config_logs_in_by_full_then_fast_authentication() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-crypt-{}", std::process::id()));
+    let (ca, cert, key) = certificates(&dir, "crypt");
+    let hash =
+        rwproxy::protocol::sha2_crypt::Sha2Crypt::new(b"secret", *b"abcdefghijklmnopqrst").unwrap().text();
+    let text = config_text(cluster(), &tls_section(&cert, &key))
+        .replacen("[proxy]\n", "[proxy]\ndefault_auth_plugin = \"caching_sha2_password\"\n", 1)
+        .replace(
+            "password_hash = \"*14E65567ABDB5135D0CFD9A70B3032C179A49EE7\"",
+            &format!("password_hash = {hash:?}"),
+        );
+    assert!(text.contains("$A$005$abcdefghijklmnopqrst"), "the hashed user now has a caching_sha2 hash");
+    let proxy = Proxy::start(&text).await;
+    let port = proxy.port();
+    let ca2 = ca.clone();
+    let (before, full, fast, wrong) = tokio::task::spawn_blocking(move || {
+        (
+            go(port, "hashed", "secret", None),
+            go(port, "hashed", "secret", Some(&ca2)),
+            go(port, "hashed", "secret", None),
+            go(port, "hashed", "wrong", Some(&ca2)),
+        )
+    })
+    .await
+    .unwrap();
+    // No TLS, no RSA key, nothing cached: nothing can check the password.
+    assert!(before.expect_err("refused before any full authentication").contains("1045"));
+    assert_eq!(full.expect("full authentication over TLS")["user"], "hashed");
+    let v = fast.expect("fast authentication from the cache, no TLS");
+    assert_eq!((v["user"].as_str(), v["rows"].as_i64()), (Some("hashed"), Some(20_000)), "{v}");
+    assert!(wrong.expect_err("wrong password").contains("1045"));
+    // mysqlclient answers with native password: switched to caching_sha2 (its plugin), over TLS.
+    let script = format!(
+        r#"
+import MySQLdb
+c = MySQLdb.connect(host="127.0.0.1", port={port}, user="hashed", password="secret", database="{DATABASE}", ssl={{"ca": "{ca}"}})
+cur = c.cursor(); cur.execute("SELECT CURRENT_USER()"); print("mysqlclient", cur.fetchone()[0].split("@")[0])
+"#,
+        ca = ca.display()
+    );
+    let out =
+        run_bounded(Command::new("python3").args(["-c", &script]), Duration::from_secs(60), "mysqlclient");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("mysqlclient hashed"), "{stdout}");
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -76,6 +76,7 @@ fn check(ctx: &Context, name: &str, salt: &[u8], proof: Proof<'_>) -> Verdict<St
         Verdict::Valid(_) => Verdict::Valid(name.to_string()),
         Verdict::Wrong => Verdict::Wrong,
         Verdict::Unverifiable => Verdict::Unverifiable,
+        Verdict::FullAuthOnly => Verdict::FullAuthOnly,
     }
 }
 

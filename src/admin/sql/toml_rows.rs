@@ -28,17 +28,19 @@ fn entries<'a>(doc: &'a DocumentMut, key: &str) -> Vec<&'a Table> {
     doc.get(key).and_then(Item::as_array_of_tables).map(|a| a.iter().collect()).unwrap_or_default()
 }
 
-/// `*HEX` of a configured secret (what `mysql_users.password` shows).
+/// `*HEX` of a configured secret, or its caching_sha2 hash (what `mysql_users.password` shows).
 pub fn shown_password(secret: &Secret) -> String {
     match secret {
         Secret::Clear(p) => auth::format_hash(&auth::native_hash(p.as_bytes())),
         Secret::Hash(h) => auth::format_hash(h),
+        Secret::Sha2(s) => s.crypt.text(),
     }
 }
 
 /// Whether `s` is a native password hash as `mysql_users.password` holds it.
 pub fn is_hash(s: &str) -> bool {
-    s.len() == 41 && s.starts_with('*') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    let native = s.len() == 41 && s.starts_with('*') && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    native || crate::protocol::sha2_crypt::Sha2Crypt::parse(s).is_some()
 }
 
 /// The rows of `section` as the document holds them; passwords from `config` (so a password
