@@ -157,7 +157,7 @@ impl BackendConn {
             cut_handle,
         };
         conn.mariadb = conn.greeting.server_version.windows(7).any(|w| w == b"MariaDB");
-        conn.finish_auth(secret, seq + 1).await?;
+        conn.finish_auth(secret, seq + 1, tls).await?;
         if conn.wants_tracking() {
             conn.stream.write_packet(0, &conn.tracking_command()).await.map_err(|e| conn.perr(e))?;
         }

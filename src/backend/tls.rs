@@ -26,6 +26,11 @@ pub struct BackendTls {
     unchecked: Option<Arc<ClientConfig>>,
     chain_only: Option<Arc<ClientConfig>>,
     identity: Option<Arc<ClientConfig>>,
+    /// The servers' RSA public key (PEM) for caching_sha2 full authentication without TLS.
+    public_key: Option<Arc<[u8]>>,
+    /// Ask a server for its RSA public key when none is configured (MySQL's
+    /// `--get-server-public-key`: open to a man in the middle, so off unless configured).
+    pub get_public_key: bool,
 }
 
 impl BackendTls {
@@ -37,7 +42,15 @@ impl BackendTls {
         let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
         let builder =
             || ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions);
-        let mut tls = BackendTls { modes, ..BackendTls::default() };
+        let mut tls =
+            BackendTls { modes, get_public_key: config.backend_get_public_key, ..BackendTls::default() };
+        if let Some(path) = &config.backend_public_key_file {
+            let key = "backend_tls.server_public_key_file";
+            let pem = std::fs::read(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+            openssl::rsa::Rsa::public_key_from_pem(&pem)
+                .map_err(|_| format!("{key} {}: not a PEM RSA public key", path.display()))?;
+            tls.public_key = Some(pem.into());
+        }
         let wanted = |m: BackendTlsMode| tls.modes.values().any(|v| *v == m);
         if wanted(BackendTlsMode::Preferred) || wanted(BackendTlsMode::Required) {
             let verifier = Arc::new(Verifier { provider: provider.clone(), chain: None });
@@ -70,6 +83,10 @@ impl BackendTls {
             tls.identity = Some(Arc::new(c.with_no_client_auth()));
         }
         Ok(tls)
+    }
+
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.public_key.as_deref()
     }
 
     pub fn mode(&self, address: &str) -> BackendTlsMode {

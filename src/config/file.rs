@@ -33,6 +33,8 @@ pub struct ConfigFile {
 pub struct BackendTlsFile {
     pub mode: Option<String>,
     pub ca_file: Option<String>,
+    pub server_public_key_file: Option<String>,
+    pub get_server_public_key: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -51,6 +51,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The CA backend certificates must chain to (`verify_ca`, `verify_identity`).
     pub backend_ca_file: Option<std::path::PathBuf>,
+    /// caching_sha2 full authentication to backends without TLS: the servers' RSA public key
+    /// (`backend_tls.server_public_key_file`), or asking the server for it.
+    pub backend_public_key_file: Option<std::path::PathBuf>,
+    pub backend_get_public_key: bool,
 }
 
 /// `[tls]`: the certificate (chain) and key clients are offered, PEM files.

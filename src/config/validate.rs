@@ -45,6 +45,8 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
     };
     let servers = servers(raw.servers, default_tls)?;
     let backend_ca_file = backend_tls.ca_file.map(std::path::PathBuf::from);
+    let backend_public_key_file = backend_tls.server_public_key_file.map(std::path::PathBuf::from);
+    let backend_get_public_key = backend_tls.get_server_public_key.unwrap_or(false);
     if backend_ca_file.is_none()
         && let Some(s) = servers
             .iter()
@@ -122,6 +124,8 @@ pub(super) fn validate(raw: ConfigFile, env: Env<'_>) -> Result<Config, ConfigEr
         query_log: raw.query_log.map(super::sections::query_log).transpose()?,
         tls: raw.tls.map(super::sections::tls).transpose()?,
         backend_ca_file,
+        backend_public_key_file,
+        backend_get_public_key,
     })
 }
 

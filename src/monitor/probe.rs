@@ -22,9 +22,16 @@ pub async fn probe(conn: &mut BackendConn) -> Result<Probe, String> {
     let read_only =
         first.first().and_then(|v| v.as_deref()).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"));
     let gtid = first.get(1).and_then(|v| v.as_deref()).and_then(GtidPos::parse);
-    let status = match rows(conn, "SHOW SLAVE STATUS").await? {
+    // MySQL 8.4 knows only SHOW REPLICA STATUS (8.0.22 added it); MariaDB, and MySQL before
+    // 8.0.22, SHOW SLAVE STATUS (MariaDB 10.5.1+ takes both).
+    let (first, second) = if conn.mariadb {
+        ("SHOW SLAVE STATUS", "SHOW REPLICA STATUS")
+    } else {
+        ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS")
+    };
+    let status = match rows(conn, first).await? {
         Some(r) => r,
-        None => rows(conn, "SHOW REPLICA STATUS").await?.unwrap_or_default(),
+        None => rows(conn, second).await?.unwrap_or_default(),
     };
     let replication = (!status.rows.is_empty()).then(|| {
         let get = |a: &str, b: &str| status.get(a).or_else(|| status.get(b)).map(str::to_string);

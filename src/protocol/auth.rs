@@ -161,6 +161,17 @@ mod tests {
         assert!(sha2_verify(nonce, &sha2_scramble(nonce, b"secret"), b"secret"));
         assert!(!sha2_verify(nonce, &sha2_scramble(nonce, b"Secret"), b"secret"));
         assert!(sha2_scramble(nonce, b"").is_empty());
+        // go-sql-driver/mysql's auth_test.go: the nonce a MySQL 8 server sent and the answer for
+        // "secret" it expects on the wire, byte for byte.
+        let nonce = [6, 81, 96, 114, 14, 42, 50, 30, 76, 47, 1, 95, 126, 81, 62, 94, 83, 80, 52, 85];
+        let wire = [
+            171, 201, 138, 146, 89, 159, 11, 170, 0, 67, 165, 49, 175, 94, 218, 68, 177, 109, 110, 86, 34,
+            33, 44, 190, 67, 240, 70, 110, 40, 139, 124, 41,
+        ];
+        assert_eq!(sha2_scramble(&nonce, b"secret"), wire);
+        // The server's side: what it stores (SHA256(SHA256(pw))) checks that answer.
+        assert!(sha2_verify_double(&nonce, &wire, &sha2_double(b"secret")));
+        assert!(!sha2_verify_double(&nonce, &wire, &sha2_double(b"secreT")));
     }
 
     #[test]

@@ -64,22 +64,30 @@ impl RsaKey {
     }
 }
 
+/// The client's side, for logging in to a backend without TLS: (password NUL) XOR `nonce`,
+/// encrypted with RSA-OAEP under the server's public key (a PEM `PUBLIC KEY`).
+pub fn encrypt_password(public_pem: &[u8], password: &[u8], nonce: &[u8]) -> Result<Vec<u8>, String> {
+    let key = Rsa::public_key_from_pem(public_pem).map_err(|_| "not a PEM RSA public key".to_string())?;
+    let mut plain = password.to_vec();
+    plain.push(0);
+    if nonce.is_empty() || plain.len() + 42 > key.size() as usize {
+        return Err("the password does not fit the server's RSA key".into());
+    }
+    for (i, b) in plain.iter_mut().enumerate() {
+        *b ^= nonce[i % nonce.len()];
+    }
+    let mut out = vec![0u8; key.size() as usize];
+    let n = key.public_encrypt(&plain, &mut out, Padding::PKCS1_OAEP).map_err(|e| e.to_string())?;
+    out.truncate(n);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Encrypts as a client does: (password NUL) XOR salt, RSA-OAEP with the public PEM.
     fn client_encrypts(public_pem: &[u8], password: &[u8], salt: &[u8]) -> Vec<u8> {
-        let public = Rsa::public_key_from_pem(public_pem).unwrap();
-        let mut plain = password.to_vec();
-        plain.push(0);
-        for (i, b) in plain.iter_mut().enumerate() {
-            *b ^= salt[i % salt.len()];
-        }
-        let mut out = vec![0u8; public.size() as usize];
-        let n = public.public_encrypt(&plain, &mut out, Padding::PKCS1_OAEP).unwrap();
-        out.truncate(n);
-        out
+        encrypt_password(public_pem, password, salt).unwrap()
     }
 
     fn key_file(bits: u32) -> (std::path::PathBuf, RsaKey) {

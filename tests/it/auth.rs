@@ -149,35 +149,3 @@ async fn tls_request_gets_a_clear_error() {
     assert!(raw::connect(proxy.port(), APP_USER, APP_PASSWORD, None, 0).await.is_ok());
     proxy.shutdown().await;
 }
-
-/// A MySQL 8.4-style backend that takes only `caching_sha2_password` (a scripted one: no
-/// MySQL server can be installed here): the proxy answers its greeting with caching_sha2's
-/// scramble of the configured clear password, follows the fast authentication's `0x01 0x03`,
-/// and statements run there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caching_sha2_backend_is_logged_in_to_with_fast_authentication() {
-    use mysql_async::prelude::*;
-    use std::sync::atomic::Ordering;
-    let (reader, logins) = crate::support::fake::start_mysql8(APP_PASSWORD, false).await;
-    let proxy = Proxy::start(&crate::support::fake::config_with_reader(&reader, "")).await;
-    let mut c = crate::support::connect(proxy.port()).await;
-    c.query_drop("SELECT 1").await.expect("a read on the caching_sha2 backend");
-    assert!(logins.load(Ordering::Relaxed) >= 1, "the fake saw a valid caching_sha2 login");
-    drop(c);
-    proxy.shutdown().await;
-
-    // A backend asking for full authentication on a plain connection never gets the password:
-    // the connect fails with the reason and the read goes elsewhere.
-    let (reader, leaks) = crate::support::fake::start_mysql8(APP_PASSWORD, true).await;
-    let proxy = Proxy::start(&crate::support::fake::config_with_reader(&reader, "")).await;
-    let mut c = crate::support::connect(proxy.port()).await;
-    c.query_drop("SELECT 1").await.expect("the read is served by another server");
-    drop(c);
-    let (_, servers) = proxy.admin_get("/servers").await;
-    let list = servers["servers"].as_array().cloned().unwrap_or_default();
-    let error =
-        list.iter().find(|s| s["address"] == reader.as_str()).map(|s| s["last_connect_error"].to_string());
-    assert!(error.as_deref().unwrap_or("").contains("without TLS"), "the reason is kept: {error:?}");
-    assert_eq!(leaks.load(Ordering::Relaxed), 0, "no password in clear");
-    proxy.shutdown().await;
-}

@@ -17,6 +17,7 @@ mod import;
 mod isolation;
 mod lifecycle;
 mod metrics;
+mod mysql8;
 mod node;
 mod operations;
 mod peers;

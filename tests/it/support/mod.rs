@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod fake;
+pub mod mysql8;
 pub mod raw;
 
 use std::net::SocketAddr;
