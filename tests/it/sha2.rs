@@ -200,3 +200,38 @@ cur = c.cursor(); cur.execute("SELECT CURRENT_USER()"); print("mysqlclient", cur
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `mariadb` CLI (libmariadb's caching_sha2 plugin) and mysql-connector-python's newest
+/// release (no native-password fallback) over TLS, certificate verified: full authentication
+/// for a user known only by its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_mysql_connector_authenticate_with_caching_sha2_over_tls() {
+    let dir = std::env::temp_dir().join(format!("rwproxy-sha2-cli-{}", std::process::id()));
+    let (proxy, ca) = sha2_proxy(&dir).await;
+    let port = proxy.port();
+    let ca_flag = format!("--ssl-ca={}", ca.display());
+    let args = ["-uhashed", "-psecret", "--ssl", &ca_flag, "--ssl-verify-server-cert", "-e"];
+    let sql = "SELECT CURRENT_USER(), @@version_comment";
+    let (ok, out, err) =
+        crate::support::cli(port, &[&args[..], &[sql, "--default-auth=caching_sha2_password"]].concat());
+    assert!(ok && out.contains("hashed@"), "the CLI with caching_sha2 over TLS: {out}{err}");
+    let script = format!(
+        r#"
+import mysql.connector
+m = mysql.connector.connect(host="127.0.0.1", port={port}, user="hashed", password="secret", database="{DATABASE}",
+                            auth_plugin="caching_sha2_password", ssl_ca="{ca}", ssl_verify_cert=True)
+cur = m.cursor(); cur.execute("SELECT CURRENT_USER()"); print("connector", mysql.connector.__version__, cur.fetchone()[0])
+"#,
+        ca = ca.display()
+    );
+    let out = run_bounded(
+        Command::new("python3").args(["-c", &script]),
+        Duration::from_secs(60),
+        "mysql-connector",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("hashed@"), "{stdout}");
+    proxy.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
