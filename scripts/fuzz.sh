@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-fuzz.sh
 secs="${FUZZ_SECONDS:-600}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(client_packets handshake_response command classify reply_tracker import)
+[ ${#targets[@]} -eq 0 ] && targets=(client_packets compressed_frames handshake_response command classify reply_tracker import)
 (cd fuzz && cargo +nightly fuzz build -O)
 failed=0
 for t in "${targets[@]}"; do

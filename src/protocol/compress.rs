@@ -56,6 +56,11 @@ impl<S> Compressed<S> {
         &self.inner
     }
 
+    /// The inner stream; bytes written but not flushed are dropped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     /// Takes one whole frame off `wire_in` into `plain_in`; `false` when none is complete.
     fn take_frame(&mut self) -> io::Result<bool> {
         let Some(h) = self.wire_in.get(..HEADER) else { return Ok(false) };
