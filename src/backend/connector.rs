@@ -51,7 +51,7 @@ pub struct VersionInfo {
 #[derive(Debug)]
 pub struct BackendConnector {
     clear: HashMap<String, String>,
-    learned: Mutex<HashMap<String, Stage1>>,
+    learned: Mutex<HashMap<String, Credentials>>,
     connect_timeout: Duration,
     max_packet: usize,
     /// Prepared statements each connection keeps, per (hostgroup, address): the server's share
@@ -95,10 +95,11 @@ impl BackendConnector {
         }
     }
 
-    /// Records SHA1(password) of a hash-only user after the client proved it.
-    pub fn learn(&self, user: &str, stage1: Stage1) {
+    /// Records what a hash-only user's login revealed (SHA1(password) from a native scramble,
+    /// the password from a full authentication) after the client proved it.
+    pub fn learn(&self, user: &str, creds: Credentials) {
         if let Ok(mut m) = self.learned.lock() {
-            m.insert(user.to_string(), stage1);
+            m.insert(user.to_string(), creds);
         }
     }
 
@@ -107,15 +108,15 @@ impl BackendConnector {
             return Some(Credentials::Password(p.clone()));
         }
         let learned = self.learned.lock().ok()?;
-        learned.get(user).copied().map(Credentials::Stage1)
+        learned.get(user).cloned()
     }
 
     /// Keeps what an earlier connector learned (hash-only users' SHA1, the primary's version)
     /// across a config reload.
     pub fn inherit(&self, old: &BackendConnector) {
         if let (Ok(mut mine), Ok(theirs)) = (self.learned.lock(), old.learned.lock()) {
-            for (user, stage1) in theirs.iter() {
-                mine.entry(user.clone()).or_insert(*stage1);
+            for (user, creds) in theirs.iter() {
+                mine.entry(user.clone()).or_insert_with(|| creds.clone());
             }
         }
         if self.version.load().is_none() {

@@ -67,7 +67,10 @@ impl BackendConn {
                             self.stream.write_packet(seq, &[0x02]).await.map_err(|e| self.perr(e))?;
                             let key = self.read(seq + 1).await?;
                             seq += 2;
-                            key.payload().strip_prefix(&[0x01]).unwrap_or(key.payload()).to_vec()
+                            match key.payload().strip_prefix(&[0x01]) {
+                                Some(pem) => pem.to_vec(),
+                                None => return self.expect_ok(key.payload()).and(Err(self.cannot("an RSA key exchange but sent no key"))),
+                            }
                         }
                         None => return Err(self.cannot(
                             "caching_sha2_password full authentication without TLS (set backend_tls mode, server_public_key_file or get_server_public_key)",

@@ -34,8 +34,6 @@ pub struct Compressed<S> {
     /// The next frame's sequence id: one past the last frame read or written (each command
     /// from the client starts again at 0).
     seq: u8,
-    deflate: Compress,
-    inflate: Decompress,
 }
 
 impl<S> Compressed<S> {
@@ -47,8 +45,6 @@ impl<S> Compressed<S> {
             plain_out: Vec::new(),
             wire_out: BytesMut::new(),
             seq: 0,
-            deflate: Compress::new(Compression::fast(), true),
-            inflate: Decompress::new(true),
         }
     }
 
@@ -68,7 +64,8 @@ impl<S> Compressed<S> {
         let plain_len = usize::from(h[4]) | usize::from(h[5]) << 8 | usize::from(h[6]) << 16;
         let seq = h[3];
         if self.wire_in.len() < HEADER + len {
-            self.wire_in.reserve(HEADER + len - self.wire_in.len());
+            // Grow with what arrives, never by what a header claims.
+            self.wire_in.reserve((HEADER + len - self.wire_in.len()).min(1 << 20));
             return Ok(false);
         }
         self.wire_in.advance(HEADER);
@@ -76,7 +73,7 @@ impl<S> Compressed<S> {
         if plain_len == 0 {
             self.plain_in.extend_from_slice(&body);
         } else {
-            inflate_exact(&mut self.inflate, &body, plain_len, &mut self.plain_in)?;
+            inflate_exact(&body, plain_len, &mut self.plain_in)?;
         }
         self.seq = seq.wrapping_add(1);
         Ok(true)
@@ -91,9 +88,14 @@ impl<S> Compressed<S> {
                 self.wire_out.extend_from_slice(chunk);
                 0
             } else {
+                // One-shot, as the servers' `my_compress` is: no compressor state (hundreds of
+                // KiB) stays with an idle session.
                 let mut out = Vec::with_capacity(chunk.len() + 64);
-                self.deflate.reset();
-                let status = self.deflate.compress_vec(chunk, &mut out, FlushCompress::Finish)?;
+                let status = Compress::new(Compression::fast(), true).compress_vec(
+                    chunk,
+                    &mut out,
+                    FlushCompress::Finish,
+                )?;
                 if status == Status::StreamEnd && out.len() < chunk.len() {
                     self.wire_out.extend_from_slice(&out);
                     chunk.len()
@@ -115,18 +117,23 @@ impl<S> Compressed<S> {
     }
 }
 
-/// Inflates one frame's zlib stream into `out`; it must give exactly `plain_len` bytes (a
-/// frame that claims less than it holds is refused before it can grow the buffer further).
-fn inflate_exact(z: &mut Decompress, body: &[u8], plain_len: usize, out: &mut BytesMut) -> io::Result<()> {
+/// Inflates one frame's zlib stream (one-shot, no state kept) into `out`; it must give exactly
+/// `plain_len` bytes and use the whole body (a frame that claims less than it holds is refused
+/// before it can grow the buffer further).
+fn inflate_exact(body: &[u8], plain_len: usize, out: &mut BytesMut) -> io::Result<()> {
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("compressed frame: {why}"));
-    z.reset(true);
-    let mut plain = Vec::with_capacity(plain_len);
-    let status =
-        z.decompress_vec(body, &mut plain, FlushDecompress::Finish).map_err(|e| bad(&e.to_string()))?;
-    if plain.len() != plain_len || status != Status::StreamEnd {
-        return Err(bad("its length is not the one its header gives"));
+    let start = out.len();
+    // Straight into the read buffer, sized by the header (at most 16 MiB): no second copy.
+    out.resize(start + plain_len, 0);
+    let mut z = Decompress::new(true);
+    let status = z.decompress(body, &mut out[start..], FlushDecompress::Finish);
+    let whole = matches!(status, Ok(Status::StreamEnd))
+        && z.total_out() == plain_len as u64
+        && z.total_in() == body.len() as u64;
+    if !whole {
+        out.truncate(start);
+        return Err(bad("its zlib data does not give the length its header does"));
     }
-    out.extend_from_slice(&plain);
     Ok(())
 }
 
@@ -140,6 +147,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Compressed<S> {
         while this.plain_in.is_empty() {
             if this.take_frame()? {
                 continue;
+            }
+            if this.wire_in.is_empty() && this.wire_in.capacity() > 4 * CHUNK {
+                // A large frame grew it: an idle session gives that back.
+                this.wire_in = BytesMut::new();
             }
             this.wire_in.reserve(16 << 10);
             let n = ready!(poll_read_into(Pin::new(&mut this.inner), cx, &mut this.wire_in))?;

@@ -104,3 +104,26 @@ async fn frames_that_lie_about_their_length_are_refused() {
     let e = Compressed::new(proxy_side).read(&mut [0u8; 8]).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "a frame cut short");
 }
+
+/// After a large frame, an idle session keeps no large buffer: the frame and the inflated bytes
+/// are given back before it waits for the next command.
+#[tokio::test]
+async fn buffers_a_large_frame_grew_are_given_back() {
+    let plain: Vec<u8> = (0..2_000_000u32).map(|i| (i % 13) as u8).collect();
+    let (mut peer, proxy_side) = tokio::io::duplex(1 << 16);
+    let mut c = Compressed::new(proxy_side);
+    let wire = frame(0, &plain, true);
+    let writer = tokio::spawn(async move {
+        peer.write_all(&wire).await.unwrap();
+        peer
+    });
+    let mut got = vec![0u8; plain.len()];
+    c.read_exact(&mut got).await.unwrap();
+    assert!(got == plain);
+    let _peer = writer.await.unwrap();
+    // The next read waits (nothing sent): by then both buffers are small again.
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(20), c.read(&mut [0u8; 16])).await;
+    assert!(waited.is_err(), "nothing to read");
+    assert!(c.wire_in.capacity() <= 4 * CHUNK, "wire_in kept {}", c.wire_in.capacity());
+    assert!(c.plain_in.capacity() <= 4 * CHUNK, "plain_in kept {}", c.plain_in.capacity());
+}

@@ -7,7 +7,7 @@ use crate::config::UserConfig;
 use crate::protocol::handshake::HandshakeV10;
 use crate::protocol::{PacketStream, caps, mariadb_caps, status};
 pub use crate::shared::login::{
-    Login, Proof, Verdict, authenticate, check_secret, names_fit, refusal_pause, shorten,
+    Login, Proof, Verdict, authenticate, change_user_proof, check_secret, names_fit, refusal_pause, shorten,
 };
 
 pub fn greeting(ctx: &Context, connection_id: u32, salt: &[u8]) -> HandshakeV10 {
@@ -69,8 +69,8 @@ pub fn verify(ctx: &Context, username: &str, salt: &[u8], proof: Proof<'_>) -> V
     let Some(user) = cfg.user(username.as_bytes()) else { return Verdict::Wrong };
     match check_secret(&user.secret, salt, proof) {
         Verdict::Valid(learned) => {
-            if let Some(stage1) = learned {
-                ctx.pools().connector().learn(username, stage1);
+            if let Some(creds) = learned {
+                ctx.pools().connector().learn(username, creds);
             }
             Verdict::Valid(user.clone())
         }

@@ -7,8 +7,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::sync::Unavailable;
 use super::{Session, SessionError, auth};
 use crate::backend::SessionVars;
-use crate::protocol::auth::{NATIVE_PLUGIN, new_salt};
-use crate::protocol::handshake::{ChangeUser, auth_switch_request};
+use crate::config::Secret;
+use crate::protocol::auth::new_salt;
+use crate::protocol::handshake::ChangeUser;
 use crate::protocol::{Packet, caps, errcode, status};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -43,28 +44,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let req = ChangeUser::decode(body, self.login.capabilities)?;
         self.salt = new_salt();
-        self.client.write_packet(1, &auth_switch_request(NATIVE_PLUGIN, &self.salt)).await?;
-        let p = self.client.read_packet(Some(2)).await?.ok_or(SessionError::ClientGone)?;
-        let reply = p.payload().to_vec();
-        let seq = 3;
-        self.start_over(req.collation.map_or(self.login.collation, |c| c as u8));
         let username = String::from_utf8_lossy(&req.username).into_owned();
         let tls = self.login.tls;
-        let verified = auth::names_fit(&req.username, req.database.as_deref())
-            .then(|| match auth::verify(&self.ctx, &username, &self.salt, auth::Proof::Native(&reply)) {
-                auth::Verdict::Valid(u) if tls || !u.require_tls => Some(u),
-                _ => None,
-            })
-            .flatten();
+        let fits = auth::names_fit(&req.username, req.database.as_deref());
+        let ctx = self.ctx.clone();
+        let sha2 = ctx.config().user(&req.username).is_some_and(|u| matches!(u.secret, Secret::Sha2(_)));
+        let salt = self.salt;
+        let check = |proof: auth::Proof<'_>| auth::verify(&ctx, &username, &salt, proof);
+        let (verdict, seq, given) =
+            auth::change_user_proof(&mut self.client, &ctx, (&salt, tls, fits, sha2), check)
+                .await
+                .map_err(SessionError::from)?;
+        self.start_over(req.collation.map_or(self.login.collation, |c| c as u8));
+        let verified = match verdict {
+            auth::Verdict::Valid(u) if tls || !u.require_tls => Some(u),
+            _ => None,
+        };
         let Some(user) = verified else {
             let username = auth::shorten(&username);
-            let using = if reply.is_empty() { "NO" } else { "YES" };
+            let using = if given { "YES" } else { "NO" };
             let msg =
                 format!("Access denied for user '{username}'@'{}' (using password: {using})", self.peer.ip());
             auth::refusal_pause(&self.ctx, self.peer, &username).await;
             return self.send_err(seq, errcode::ACCESS_DENIED, &msg).await;
         };
-        let ctx = self.ctx.clone();
         if !ctx.limits.set_user(&mut self.slot, &user.username, user.max_connections) {
             let msg = format!("Too many connections for user '{}'", user.username);
             return self.send_err(seq, errcode::TOO_MANY_CONNECTIONS, &msg).await;

@@ -5,6 +5,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Context;
+use crate::backend::Credentials;
 use crate::config::{Secret, UserConfig};
 use crate::protocol::auth::{self, NATIVE_PLUGIN, SHA2_FAST_AUTH_OK, SHA2_FULL_AUTH, SHA2_PLUGIN};
 use crate::protocol::handshake::{HandshakeResponse, HandshakeV10, auth_switch_request};
@@ -67,9 +68,19 @@ pub enum Verdict<U> {
     FullAuthOnly,
 }
 
+/// What a password the client sent lets the proxy log in to backends with: the password
+/// itself (any backend plugin, caching_sha2's full authentication included), or SHA1 of it
+/// when it is not UTF-8 (native password only).
+fn learned(given: &[u8]) -> Credentials {
+    match std::str::from_utf8(given) {
+        Ok(p) => Credentials::Password(p.to_string()),
+        Err(_) => Credentials::Stage1(auth::stage1(given)),
+    }
+}
+
 /// Checks a proof against a configured secret; `Valid` carries SHA1(password) when it was
 /// learned (a user configured by hash only), which lets the proxy log in to backends as it.
-pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<Option<auth::Stage1>> {
+pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<Option<Credentials>> {
     let valid = |ok: bool| if ok { Verdict::Valid(None) } else { Verdict::Wrong };
     match (secret, proof) {
         (Secret::Clear(pw), Proof::Native(r)) => {
@@ -78,11 +89,11 @@ pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<O
         (Secret::Clear(pw), Proof::Sha2(r)) => valid(auth::sha2_verify(salt, r, pw.as_bytes())),
         (Secret::Clear(pw), Proof::Clear(given)) => valid(auth::constant_time_eq(pw.as_bytes(), given)),
         (Secret::Hash(h), Proof::Native(r)) => {
-            auth::verify(salt, r, h).map_or(Verdict::Wrong, |s| Verdict::Valid(Some(s)))
+            auth::verify(salt, r, h).map_or(Verdict::Wrong, |s| Verdict::Valid(Some(Credentials::Stage1(s))))
         }
         (Secret::Hash(_), Proof::Sha2(_)) => Verdict::Unverifiable,
         (Secret::Hash(h), Proof::Clear(given)) if auth::constant_time_eq(&auth::native_hash(given), h) => {
-            Verdict::Valid(Some(auth::stage1(given)))
+            Verdict::Valid(Some(learned(given)))
         }
         (Secret::Hash(_), Proof::Clear(_)) => Verdict::Wrong,
         // A caching_sha2 hash: no native proof can match it (the client is asked for
@@ -94,7 +105,7 @@ pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<O
         },
         (Secret::Sha2(s), Proof::Clear(given)) if s.crypt.matches(given) => {
             let _ = s.fast.set(auth::sha2_double(given));
-            Verdict::Valid(Some(auth::stage1(given)))
+            Verdict::Valid(Some(learned(given)))
         }
         (Secret::Sha2(_), Proof::Clear(_)) => Verdict::Wrong,
     }
@@ -137,6 +148,29 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + StartTls, U>(
     let database =
         resp.database.as_ref().filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned());
     Ok(Login { user, database, capabilities, mariadb_caps, collation: resp.collation, next_seq, tls })
+}
+
+/// COM_CHANGE_USER's proof: an AuthSwitchRequest at sequence id 1 to the user's plugin
+/// (`caching_sha2_password` for a user known by a caching_sha2 hash: fast authentication once
+/// cached, else full authentication over TLS or RSA; native password otherwise), then the
+/// check of the reply. Returns the verdict, the sequence id of the proxy's answer and whether
+/// a password was given.
+pub async fn change_user_proof<S: AsyncRead + AsyncWrite + Unpin, U>(
+    stream: &mut PacketStream<S>,
+    ctx: &Context,
+    (salt, tls, fits, sha2): (&[u8], bool, bool, bool),
+    check: impl Fn(Proof<'_>) -> Verdict<U>,
+) -> Result<(Verdict<U>, u8, bool), LoginError> {
+    let rsa = if tls { None } else { ctx.rsa.load_full() };
+    let exchange = Exchange { seq: 2, tls, fits, plugin_auth: true, salt, rsa };
+    let check = |proof: Proof<'_>| if fits { check(proof) } else { Verdict::Wrong };
+    let plugin = if sha2 { SHA2_PLUGIN } else { NATIVE_PLUGIN };
+    stream.write_packet(1, &auth_switch_request(plugin, salt)).await?;
+    let p = stream.read_packet(Some(2)).await?.ok_or(LoginError::ClientGone)?;
+    if sha2 {
+        return exchange.sha2_answer(stream, 3, p.payload(), &check).await;
+    }
+    Ok((check(Proof::Native(p.payload())), 3, !p.payload().is_empty()))
 }
 
 /// Sends the greeting and reads the handshake response, upgrading to TLS first when the client

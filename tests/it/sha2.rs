@@ -197,6 +197,19 @@ cur = c.cursor(); cur.execute("SELECT CURRENT_USER()"); print("mysqlclient", cur
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("mysqlclient hashed"), "{stdout}");
+    // COM_CHANGE_USER to that user: switched to caching_sha2, answered from the cache.
+    use mysql_async::prelude::*;
+    let mut c = crate::support::connect(port).await;
+    let to = |pw: &str| {
+        mysql_async::ChangeUserOpts::default().with_user(Some("hashed".into())).with_pass(Some(pw.into()))
+    };
+    let e = c.change_user(to("wrong")).await.unwrap_err();
+    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045), "{e}");
+    let mut c = crate::support::connect(port).await;
+    c.change_user(to("secret")).await.expect("change to a caching_sha2-hash user");
+    let who: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert!(who.is_some_and(|w| w.starts_with("hashed@")), "the backends see the new user");
+    drop(c);
     proxy.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
