@@ -56,13 +56,17 @@ async fn load_data_local_infile() {
     let rows: String = (0..5000).map(|i| format!("{i},v{i}\n")).collect();
     std::fs::write(&file, rows).unwrap();
     let load = format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE {t} FIELDS TERMINATED BY ','", file.display());
-    let mut args = login();
-    args.extend(["--local-infile=1".into(), "-e".into(), load]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, _, err) = cli(proxy.port(), &args);
-    assert!(ok, "{err}");
+    // Plain, then over the compressed protocol (the file's packets inside compressed frames).
+    for extra in [None, Some("--compress")] {
+        let mut args = login();
+        args.extend(["--local-infile=1".into(), "-e".into(), load.clone()]);
+        args.extend(extra.map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, err) = cli(proxy.port(), &args);
+        assert!(ok, "{extra:?}: {err}");
+    }
     let count = cluster().primary.sql(&format!("SELECT COUNT(*), SUM(a) FROM {t}"));
-    assert_eq!(count, "5000\t12497500");
+    assert_eq!(count, "10000\t24995000");
     cluster().primary.sql(&format!("DROP TABLE {t}"));
     let _ = std::fs::remove_file(file);
     proxy.shutdown().await;
