@@ -68,6 +68,17 @@ pub enum Verdict<U> {
     FullAuthOnly,
 }
 
+/// Runs milliseconds of CPU a client can ask for before it has logged in (SHA-256 crypt's
+/// 5000 rounds, an RSA decryption) without holding up the sessions of its runtime worker: on
+/// a multi-threaded runtime the worker hands its other tasks on first (`block_in_place`).
+fn off_the_workers<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// What a password the client sent lets the proxy log in to backends with: the password
 /// itself (any backend plugin, caching_sha2's full authentication included), or SHA1 of it
 /// when it is not UTF-8 (native password only).
@@ -103,7 +114,7 @@ pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<O
             Some(double) => valid(auth::sha2_verify_double(salt, r, double)),
             None => Verdict::FullAuthOnly,
         },
-        (Secret::Sha2(s), Proof::Clear(given)) if s.crypt.matches(given) => {
+        (Secret::Sha2(s), Proof::Clear(given)) if off_the_workers(|| s.crypt.matches(given)) => {
             let _ = s.fast.set(auth::sha2_double(given));
             Verdict::Valid(Some(learned(given)))
         }
@@ -311,7 +322,7 @@ impl Exchange<'_> {
             seq = seq.wrapping_add(2);
             p = stream.read_packet(Some(seq)).await?.ok_or(LoginError::ClientGone)?;
         }
-        let verdict = match key.password(p.payload(), self.salt) {
+        let verdict = match off_the_workers(|| key.password(p.payload(), self.salt)) {
             Some(password) if self.fits => check(Proof::Clear(&password)),
             _ => Verdict::Wrong,
         };
