@@ -89,8 +89,9 @@ fn learned(given: &[u8]) -> Credentials {
     }
 }
 
-/// Checks a proof against a configured secret; `Valid` carries SHA1(password) when it was
-/// learned (a user configured by hash only), which lets the proxy log in to backends as it.
+/// Checks a proof against a configured secret; `Valid` carries what a hash-only user's proof
+/// revealed (SHA1(password) from a native scramble, the password from a full
+/// authentication), which lets the proxy log in to backends as it.
 pub fn check_secret(secret: &Secret, salt: &[u8], proof: Proof<'_>) -> Verdict<Option<Credentials>> {
     let valid = |ok: bool| if ok { Verdict::Valid(None) } else { Verdict::Wrong };
     match (secret, proof) {
