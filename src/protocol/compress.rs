@@ -18,6 +18,11 @@ const HEADER: usize = 7;
 const CHUNK: usize = 64 << 10;
 /// Shorter payloads are sent uncompressed (the servers' `MIN_COMPRESS_LENGTH`).
 const MIN_COMPRESS: usize = 50;
+/// Bytes asked of the inner stream per read (a frame that needs more grows the buffer).
+const READ: usize = 2 << 10;
+/// A buffer larger than this is given back once it is empty, so an idle compressed session
+/// holds no more than a plain one does.
+const KEEP: usize = 8 << 10;
 /// The largest frame length the 3-byte header can hold.
 const MAX_FRAME: usize = (1 << 24) - 1;
 
@@ -112,7 +117,11 @@ impl<S> Compressed<S> {
             h[4..].copy_from_slice(&(plain_len as u32).to_le_bytes()[..3]);
             self.seq = self.seq.wrapping_add(1);
         }
-        self.plain_out.clear();
+        if self.plain_out.capacity() > KEEP {
+            self.plain_out = Vec::new();
+        } else {
+            self.plain_out.clear();
+        }
         Ok(())
     }
 }
@@ -148,11 +157,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Compressed<S> {
             if this.take_frame()? {
                 continue;
             }
-            if this.wire_in.is_empty() && this.wire_in.capacity() > 4 * CHUNK {
+            if this.wire_in.is_empty() && this.wire_in.capacity() > KEEP {
                 // A large frame grew it: an idle session gives that back.
                 this.wire_in = BytesMut::new();
             }
-            this.wire_in.reserve(16 << 10);
+            this.wire_in.reserve(READ);
             let n = ready!(poll_read_into(Pin::new(&mut this.inner), cx, &mut this.wire_in))?;
             if n == 0 {
                 if this.wire_in.is_empty() {
@@ -164,7 +173,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Compressed<S> {
         let n = this.plain_in.len().min(buf.remaining());
         buf.put_slice(&this.plain_in[..n]);
         this.plain_in.advance(n);
-        if this.plain_in.is_empty() && this.plain_in.capacity() > 4 * CHUNK {
+        if this.plain_in.is_empty() && this.plain_in.capacity() > KEEP {
             this.plain_in = BytesMut::new();
         }
         Poll::Ready(Ok(()))
@@ -196,7 +205,7 @@ impl<S: AsyncWrite + Unpin> Compressed<S> {
             }
             self.wire_out.advance(n);
         }
-        if self.wire_out.capacity() > 4 * CHUNK {
+        if self.wire_out.capacity() > KEEP {
             self.wire_out = BytesMut::new();
         }
         Poll::Ready(Ok(()))
